@@ -1,0 +1,7 @@
+"""Allow `python -m presencesync`."""
+
+import sys
+
+from presencesync.cli import main
+
+sys.exit(main())
