@@ -1,0 +1,126 @@
+"""OAuth 2.0 login to Salesforce: JWT bearer flow and client-credentials flow.
+
+Only request building and response parsing live here (no I/O), so the sync and async clients
+share them. Both flows POST a form to ``{login_url}/services/oauth2/token`` and get back
+``{"access_token", "instance_url", "id", "token_type", "issued_at", "signature"}``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+
+from .errors import SalesforceAuthError
+
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+TOKEN_PATH = "/services/oauth2/token"
+# Salesforce rejects assertions whose exp is more than a few minutes out; 3 minutes is what
+# its JWT bearer flow documentation uses.
+ASSERTION_LIFETIME_SECONDS = 180
+
+
+@dataclass(frozen=True)
+class SalesforceCredentials:
+    """How to log in to one org.
+
+    ``private_key_pem`` selects the JWT bearer flow (needs ``username``); otherwise
+    ``client_secret`` selects the client-credentials flow (the connected app's run-as user).
+    ``audience`` defaults to ``login_url``; real orgs expect ``https://login.salesforce.com``,
+    ``https://test.salesforce.com`` or the Experience Cloud site URL.
+    """
+
+    login_url: str
+    client_id: str
+    username: str | None = None
+    private_key_pem: str | None = field(default=None, repr=False)
+    client_secret: str | None = field(default=None, repr=False)
+    audience: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.private_key_pem is None and self.client_secret is None:
+            raise ValueError("SalesforceCredentials needs private_key_pem or client_secret")
+        if self.private_key_pem is not None and not self.username:
+            raise ValueError("the JWT bearer flow needs a username")
+
+    @property
+    def flow(self) -> str:
+        return "jwt_bearer" if self.private_key_pem is not None else "client_credentials"
+
+    @property
+    def token_url(self) -> str:
+        return self.login_url.rstrip("/") + TOKEN_PATH
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A session obtained from the token endpoint."""
+
+    access_token: str = field(repr=False)
+    instance_url: str
+    identity_url: str | None = None
+    issued_at: str | None = None
+    token_type: str = "Bearer"
+
+
+def jwt_assertion(credentials: SalesforceCredentials, now: float | None = None) -> str:
+    """The RS256-signed assertion of the JWT bearer flow (iss, sub, aud, exp)."""
+    if credentials.private_key_pem is None or credentials.username is None:
+        raise ValueError("JWT assertion needs a private key and a username")
+    issued = int(time.time() if now is None else now)
+    claims: dict[str, Any] = {
+        "iss": credentials.client_id,
+        "sub": credentials.username,
+        "aud": (credentials.audience or credentials.login_url).rstrip("/"),
+        "exp": issued + ASSERTION_LIFETIME_SECONDS,
+    }
+    return jwt.encode(claims, credentials.private_key_pem, algorithm="RS256")
+
+
+def token_request(credentials: SalesforceCredentials, now: float | None = None) -> httpx.Request:
+    """Build the token endpoint request for the credentials' flow."""
+    form: dict[str, str]
+    if credentials.flow == "jwt_bearer":
+        form = {"grant_type": JWT_BEARER_GRANT, "assertion": jwt_assertion(credentials, now)}
+    else:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": credentials.client_id,
+            "client_secret": credentials.client_secret or "",
+        }
+    return httpx.Request(
+        "POST",
+        credentials.token_url,
+        data=form,
+        headers={"Accept": "application/json"},
+    )
+
+
+def parse_token_response(response: httpx.Response) -> AccessToken:
+    """Turn a token endpoint response into an AccessToken or raise SalesforceAuthError."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200 or not isinstance(body, dict):
+        error, description = "invalid_response", response.text[:200]
+        if isinstance(body, dict):
+            error = str(body.get("error") or error)
+            description = str(body.get("error_description") or "")
+        raise SalesforceAuthError(error, description, response.status_code)
+    access_token = body.get("access_token")
+    instance_url = body.get("instance_url")
+    if not isinstance(access_token, str) or not isinstance(instance_url, str):
+        raise SalesforceAuthError(
+            "invalid_response", "token response lacks access_token/instance_url", 200
+        )
+    return AccessToken(
+        access_token=access_token,
+        instance_url=instance_url.rstrip("/"),
+        identity_url=body.get("id"),
+        issued_at=body.get("issued_at"),
+        token_type=str(body.get("token_type") or "Bearer"),
+    )
