@@ -18,7 +18,7 @@ class PresenceStatus:
 
     Salesforce has no status-option field in the API: a status is *online* when service
     channels are assigned to it (``ServiceChannelStatus`` rows) and *busy* ("Away" in Setup)
-    when none are.
+    when none are. ``channels`` holds the channels' labels (``Case``, ``Chat``, ``Lead``).
     """
 
     id: str
@@ -71,5 +71,5 @@ class OpenWork:
     id: str
     work_item_id: str
     user_id: str
-    channel: str | None  # the ServiceChannel's DeveloperName
+    channel: str | None  # the ServiceChannel's label (MasterLabel), e.g. "Case"
     status: str

@@ -27,7 +27,7 @@ PRESENCE_STATUS_SOQL = (
     "SELECT Id, DeveloperName, MasterLabel FROM ServicePresenceStatus ORDER BY MasterLabel"
 )
 SERVICE_CHANNEL_SOQL = (
-    "SELECT Id, DeveloperName, MasterLabel FROM ServiceChannel ORDER BY DeveloperName"
+    "SELECT Id, DeveloperName, MasterLabel FROM ServiceChannel ORDER BY MasterLabel"
 )
 # ServiceChannelStatus is the documented junction between a presence status and the service
 # channels it makes the agent available for; a status without rows is a "busy" status.
@@ -39,7 +39,8 @@ CURRENT_PRESENCE_SOQL = (
     " StatusStartDate, IsCurrentState FROM UserServicePresence WHERE IsCurrentState = true"
 )
 OPEN_WORK_SOQL = (
-    "SELECT Id, WorkItemId, UserId, ServiceChannelId, ServiceChannel.DeveloperName, Status"
+    "SELECT Id, WorkItemId, UserId, ServiceChannelId, ServiceChannel.DeveloperName,"
+    " ServiceChannel.MasterLabel, Status"
     " FROM AgentWork WHERE Status IN ({statuses})"
 )
 
@@ -75,6 +76,12 @@ def _related(record: dict[str, Any], relationship: str, field: str) -> Any:
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+def channel_label(channel: dict[str, Any]) -> str:
+    """How a service channel is named to people (and in the emulator's control API): its
+    label, e.g. ``Case`` for the standard ``sfdc_case`` channel."""
+    return str(channel.get("MasterLabel") or channel["DeveloperName"])
+
+
 def _dedup(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
@@ -87,7 +94,7 @@ def omni_configuration_flow(session: SalesforceSession) -> Flow[list[PresenceSta
     channels = yield from session.query_all_flow(SERVICE_CHANNEL_SOQL)
     links = yield from session.query_all_flow(CHANNEL_STATUS_SOQL)
     channel_order = {c["Id"]: i for i, c in enumerate(channels)}
-    channel_name = {c["Id"]: c["DeveloperName"] for c in channels}
+    channel_name = {c["Id"]: channel_label(c) for c in channels}
     by_status: dict[str, set[str]] = {}
     for link in links:
         status_id, channel_id = link.get("ServicePresenceStatusId"), link.get("ServiceChannelId")
@@ -148,7 +155,8 @@ def open_work_flow(
             id=r["Id"],
             work_item_id=r["WorkItemId"],
             user_id=r["UserId"],
-            channel=_related(r, "ServiceChannel", "DeveloperName"),
+            channel=_related(r, "ServiceChannel", "MasterLabel")
+            or _related(r, "ServiceChannel", "DeveloperName"),
             status=r["Status"],
         )
         for r in records
