@@ -1,0 +1,722 @@
+"""The sync decision: decide(agent, event, config) -> (agent', commands, history).
+
+Every rule of DESIGN.md section 3 lives here, as a function of the agent snapshot, one event
+and the account's configuration. No I/O, no clock: time comes from the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from presencesync.domain.agent import RECENT_LIMIT, AgentSnapshot, BusyReason, Hold, PendingCommand
+from presencesync.domain.commands import (
+    Command,
+    LogOut,
+    OmniLogin,
+    OmniLogout,
+    SetPresence,
+    SetState,
+)
+from presencesync.domain.errors import Rejected
+from presencesync.domain.events import (
+    AgentLoggedIn,
+    AgentLoggedOut,
+    CallAnswered,
+    CallEnded,
+    Cause,
+    CommandResult,
+    ConsoleDisconnected,
+    Event,
+    InteractionOffered,
+    InteractionOfferWithdrawn,
+    OmniLoggedIn,
+    OmniLoggedOut,
+    OpenWork,
+    PresenceChanged,
+    SalesforceSnapshot,
+    SessionGraceExpired,
+    Side,
+    StateChangeRequested,
+    StatusChangeReason,
+    WorkAccepted,
+    WorkAssigned,
+    WorkClosed,
+    WorkDeclined,
+    WrapEnded,
+)
+from presencesync.domain.mapping import OmniConfig
+from presencesync.domain.presence import presence_label
+from presencesync.domain.settings import SyncSettings
+from presencesync.domain.states import (
+    AWAY,
+    BUSY_INBOUND,
+    LOGGED_OUT,
+    READY,
+    WRAP_AUTO,
+    Major,
+    State,
+    StateCatalog,
+)
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"  # same sequence as the last applied one from that side
+    STALE = "stale"  # older than the last applied one from that side (rule 7)
+    ECHO = "echo"  # the result of our own command (rule 7)
+    HELD = "held"  # kept for after the call (rule 11)
+    UNKNOWN_STATUS = "unknown_status"  # a status not in the last fetch (rule 9)
+    IGNORED = "ignored"  # nothing to do
+    FAILED = "failed"  # a command of ours failed in Salesforce
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One entry of the agent's history: a change on one side, and why."""
+
+    seq: int
+    at: datetime
+    side: Side
+    from_: str
+    to: str
+    cause: Cause
+    rule: str | None = None
+    caused_by_seq: int | None = None
+    latency_ms: float | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "side": self.side.value,
+            "from": self.from_,
+            "to": self.to,
+            "cause": self.cause.value,
+            "rule": self.rule,
+            "caused_by_seq": self.caused_by_seq,
+            "latency_ms": self.latency_ms,
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    agent: AgentSnapshot
+    commands: tuple[Command, ...] = ()
+    transitions: tuple[Transition, ...] = ()
+    outcome: Outcome = Outcome.APPLIED
+    notes: tuple[str, ...] = ()
+
+
+@dataclass
+class _Step:
+    """The decision being built for one event (mutable only inside `decide`)."""
+
+    agent: AgentSnapshot
+    event: Event
+    config: OmniConfig | None
+    catalog: StateCatalog
+    settings: SyncSettings
+    commands: list[Command] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+    outcome: Outcome = Outcome.APPLIED
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def syncing(self) -> bool:
+        return self.config is not None and self.config.enabled
+
+    @property
+    def at(self) -> datetime:
+        return self.event.at
+
+    def update(self, **changes: Any) -> None:
+        self.agent = replace(self.agent, **changes)
+
+    def record(
+        self,
+        side: Side,
+        from_: str,
+        to: str,
+        cause: Cause,
+        rule: str | None = None,
+        caused_by_seq: int | None = None,
+        latency_ms: float | None = None,
+    ) -> int:
+        seq = self.agent.history_seq + 1
+        self.update(history_seq=seq)
+        self.transitions.append(
+            Transition(seq, self.at, side, from_, to, cause, rule, caused_by_seq, latency_ms)
+        )
+        return seq
+
+    # --- contact-center side ---------------------------------------------------------------
+
+    def set_state(
+        self, state: State, cause: Cause, rule: str | None = None, caused_by: int | None = None
+    ) -> int | None:
+        """Move the contact-center state; returns the history seq (None if nothing changed)."""
+        old = self.agent.state
+        if state == old:
+            return None
+        self.update(state=state, since=self.at)
+        if state != BUSY_INBOUND:
+            self.update(busy_reason=None)
+        seq = self.record(Side.CONTACT_CENTER, str(old), str(state), cause, rule, caused_by)
+        if cause not in (Cause.AGENT, Cause.SUPERVISOR, Cause.SYSTEM, Cause.ROUTER):
+            # The contact center did not ask for this: tell it (ContactPad, an external ACD).
+            if state.is_logged_out:
+                self.commands.append(LogOut(caused_by_seq=seq))
+            else:
+                self.commands.append(SetState(state=state, caused_by_seq=seq))
+        return seq
+
+    # --- Salesforce side ---------------------------------------------------------------------
+
+    def expected_presence(self) -> str | None:
+        """Where Salesforce will be once our pending commands have run."""
+        if not self.agent.pending:
+            return self.agent.presence
+        last = self.agent.pending[-1]
+        return None if last.kind == "omni_logout" else last.presence_status
+
+    def drive_presence(self, desired: str | None, rule: str, caused_by: int | None) -> None:
+        """Make Salesforce go to `desired` (None: offline), unless it is already going there."""
+        self.update(desired_presence=desired)
+        if not self.syncing:
+            return
+        expected = self.expected_presence()
+        if desired == expected:
+            return
+        number = self.agent.next_command_no
+        command_id = f"{self.agent.agent_id}:{number}"
+        command: SetPresence | OmniLogin | OmniLogout
+        if desired is None:
+            command = OmniLogout(command_id=command_id, caused_by_seq=caused_by)
+            kind = "omni_logout"
+        elif expected is None:
+            command = OmniLogin(
+                command_id=command_id, presence_status=desired, caused_by_seq=caused_by
+            )
+            kind = "omni_login"
+        else:
+            command = SetPresence(
+                command_id=command_id, presence_status=desired, caused_by_seq=caused_by
+            )
+            kind = "set_presence"
+        self.commands.append(command)
+        pending = PendingCommand(command_id, kind, desired, self.at, caused_by, rule)
+        self.update(next_command_no=number + 1, pending=(*self.agent.pending, pending))
+        self.notes.append(f"rule {rule}: {kind} {presence_label(desired)}")
+
+    def mapped_presence(self, state: State) -> str | None:
+        assert self.config is not None
+        return self.config.presence_for_state(state)
+
+    def observe_presence(
+        self,
+        status: str | None,
+        cause: Cause,
+        caused_by: int | None = None,
+        latency_ms: float | None = None,
+        rule: str | None = None,
+    ) -> int | None:
+        old = self.agent.presence
+        if status == old:
+            return None
+        self.update(presence=status)
+        return self.record(
+            Side.SALESFORCE,
+            presence_label(old),
+            presence_label(status),
+            cause,
+            rule,
+            caused_by,
+            latency_ms,
+        )
+
+    def finish(self) -> Decision:
+        return Decision(
+            self.agent,
+            tuple(self.commands),
+            tuple(self.transitions),
+            self.outcome,
+            tuple(self.notes),
+        )
+
+
+def decide(
+    agent: AgentSnapshot,
+    event: Event,
+    config: OmniConfig | None,
+    catalog: StateCatalog | None = None,
+    settings: SyncSettings | None = None,
+) -> Decision:
+    """Apply one event to one agent. Raises `Rejected` for a request the rules refuse."""
+    step = _Step(
+        agent, event, config, catalog or StateCatalog.default(), settings or SyncSettings()
+    )
+    ordered = isinstance(event, PresenceChanged | OmniLoggedIn | OmniLoggedOut)
+    if ordered and event.seq is not None:
+        last = agent.last_seq_of(event.side)
+        if last is not None and event.seq <= last:
+            step.outcome = Outcome.DUPLICATE if event.seq == last else Outcome.STALE
+            return step.finish()
+    _HANDLERS[type(event)](step, event)
+    if ordered and event.seq is not None:
+        step.agent = step.agent.with_last_seq(event.side, event.seq)
+    return step.finish()
+
+
+# --- contact-center events --------------------------------------------------------------------
+
+
+def _logged_in(step: _Step, event: AgentLoggedIn) -> None:
+    if step.agent.logged_in:
+        raise Rejected("ALREADY_LOGGED_IN", f"agent is already logged in ({step.agent.state})")
+    state = event.state or READY
+    info = step.catalog.describe(state)
+    if state.is_logged_out or (event.cause is Cause.AGENT and not info.agent_selectable):
+        raise Rejected("STATE_NOT_SELECTABLE", f"an agent cannot log in to {state}")
+    step.update(hold=None, busy_reason=None, interaction_id=None, offered_interaction_id=None)
+    seq = step.set_state(state, event.cause)
+    if step.syncing:
+        step.drive_presence(step.mapped_presence(state), "3.3", seq)
+    _settle_work(step, seq)
+
+
+def _logged_out(step: _Step, event: AgentLoggedOut) -> None:
+    if not step.agent.logged_in:
+        step.outcome = Outcome.IGNORED
+        return
+    step.update(hold=None, interaction_id=None, offered_interaction_id=None, busy_reason=None)
+    seq = step.set_state(LOGGED_OUT, event.cause)
+    step.drive_presence(None, "3.4", seq)
+
+
+def _state_change(step: _Step, event: StateChangeRequested) -> None:
+    agent = step.agent
+    if not agent.logged_in:
+        raise Rejected("NOT_LOGGED_IN", "log in before changing state")
+    state = event.state
+    info = step.catalog.describe(state)
+    if state.is_logged_out:
+        raise Rejected("USE_LOGOUT", "LoggedOut is reached by logging out")
+    human = event.cause in (Cause.AGENT,)
+    if human and not info.agent_selectable:
+        raise Rejected("STATE_NOT_SELECTABLE", f"{state} is set by the system only")
+    if human and agent.busy_reason is BusyReason.CALL and agent.state.major is Major.BUSY:
+        raise Rejected("ON_CALL", "the agent is on a call: the state changes when the call ends")
+    if state == agent.state:
+        step.outcome = Outcome.IGNORED
+        return
+    if agent.on_call and agent.state.major is Major.WRAP:
+        # Picking a state during wrap ends the wrap; the agent's own choice beats a held one.
+        step.update(interaction_id=None, hold=None)
+    seq = step.set_state(state, event.cause)
+    if step.syncing:
+        step.drive_presence(step.mapped_presence(state), "3.1", seq)
+
+
+def _offered(step: _Step, event: InteractionOffered) -> None:
+    agent = step.agent
+    if not (
+        agent.state == READY
+        and not agent.has_open_work
+        and not agent.on_call
+        and agent.offered_interaction_id is None
+    ):
+        raise Rejected("NOT_ROUTABLE", f"agent {agent.agent_id} cannot take an interaction now")
+    step.update(offered_interaction_id=event.interaction_id)
+
+
+def _offer_withdrawn(step: _Step, event: InteractionOfferWithdrawn) -> None:
+    if step.agent.offered_interaction_id != event.interaction_id:
+        step.outcome = Outcome.IGNORED
+        return
+    step.update(offered_interaction_id=None)
+
+
+def _answered(step: _Step, event: CallAnswered) -> None:
+    if step.agent.offered_interaction_id != event.interaction_id:
+        raise Rejected("NOT_OFFERED", f"interaction {event.interaction_id} is not offered to agent")
+    step.update(offered_interaction_id=None, interaction_id=event.interaction_id, hold=None)
+    seq = step.set_state(BUSY_INBOUND, Cause.ROUTER)
+    step.update(busy_reason=BusyReason.CALL)
+    if step.syncing:
+        step.drive_presence(step.mapped_presence(BUSY_INBOUND), "3.1", seq)
+
+
+def _call_ended(step: _Step, event: CallEnded) -> None:
+    agent = step.agent
+    if agent.interaction_id != event.interaction_id or agent.state.major is not Major.BUSY:
+        raise Rejected("NOT_ON_CALL", f"agent is not on interaction {event.interaction_id}")
+    seq = step.set_state(WRAP_AUTO, Cause.SYSTEM)
+    if step.syncing:
+        step.drive_presence(step.mapped_presence(WRAP_AUTO), "3.1", seq)
+
+
+def _wrap_ended(step: _Step, event: WrapEnded) -> None:
+    agent = step.agent
+    if not agent.on_call or agent.state.major is not Major.WRAP:
+        step.outcome = Outcome.IGNORED
+        return
+    if event.interaction_id is not None and event.interaction_id != agent.interaction_id:
+        step.outcome = Outcome.IGNORED
+        return
+    hold = agent.hold
+    step.update(interaction_id=None, hold=None)
+    if hold is not None and step.syncing:
+        caused_by = hold.caused_by_seq
+        if hold.presence_status is None:
+            step.set_state(LOGGED_OUT, Cause.SYNC, "3.11", caused_by)
+            step.update(desired_presence=None)
+            return
+        target = hold.state or READY
+        seq = step.set_state(target, Cause.SYNC, "3.11", caused_by)
+        step.drive_presence(hold.presence_status, "3.11", seq or caused_by)
+        _settle_work(step, seq)
+        return
+    if step.syncing and _accepted_work(step.agent):
+        seq = step.set_state(BUSY_INBOUND, Cause.SYNC, "3.6")
+        step.update(busy_reason=BusyReason.WORK, desired_presence=step.agent.presence)
+        return
+    seq = step.set_state(READY, Cause.SYSTEM)
+    if step.syncing:
+        step.drive_presence(step.mapped_presence(READY), "3.1", seq)
+
+
+def _grace_expired(step: _Step, event: SessionGraceExpired) -> None:
+    agent = step.agent
+    if agent.console_connected or not agent.logged_in or event.policy == "none":
+        step.outcome = Outcome.IGNORED
+        return
+    if event.policy == "away":
+        if agent.on_call:
+            away_status = step.mapped_presence(AWAY) if step.syncing else None
+            step.update(hold=Hold(away_status, AWAY, None))
+            step.outcome = Outcome.HELD
+            return
+        if agent.state.major in (Major.AWAY, Major.EXTENDED_AWAY):
+            step.outcome = Outcome.IGNORED
+            return
+        seq = step.set_state(AWAY, Cause.SESSION_END, "3.12")
+        if step.syncing:
+            step.drive_presence(step.mapped_presence(AWAY), "3.12", seq)
+        return
+    if agent.on_call:
+        step.update(hold=Hold(None, None, None))
+        step.outcome = Outcome.HELD
+        return
+    step.update(busy_reason=None, offered_interaction_id=None)
+    seq = step.set_state(LOGGED_OUT, Cause.SESSION_END, "3.12")
+    # The console is gone; the logout waits in the outbox for a console, and reconciliation on
+    # reconnect decides again anyway.
+    step.drive_presence(None, "3.12", seq)
+
+
+# --- Salesforce events -----------------------------------------------------------------------
+
+
+def _match_pending(
+    step: _Step, command_id: str | None, kinds: tuple[str, ...], status: str | None, by_status: bool
+) -> int | None:
+    """Index of the pending command this Salesforce event echoes, if any (rule 7)."""
+    for index, pending in enumerate(step.agent.pending):
+        if command_id is not None and pending.command_id == command_id:
+            return index
+    if not by_status:
+        return None
+    for index, pending in enumerate(step.agent.pending):
+        if pending.kind in kinds and pending.presence_status == status:
+            return index
+    return None
+
+
+def _apply_echo(step: _Step, index: int, status: str | None) -> None:
+    """Our own command came back: learn the new presence, propagate nothing."""
+    pending = step.agent.pending[index]
+    latency = (step.at - pending.issued_at).total_seconds() * 1000.0
+    # Commands run in order, so the ones sent before this one are over too.
+    done = step.agent.pending[: index + 1]
+    recent = (*step.agent.recent_command_ids, *(p.command_id for p in done))[-RECENT_LIMIT:]
+    step.update(pending=step.agent.pending[index + 1 :], recent_command_ids=recent)
+    step.observe_presence(
+        status, Cause.SYNC, pending.caused_by_seq, round(latency, 3), pending.rule
+    )
+    step.outcome = Outcome.ECHO
+    _reassert_desired(step)
+
+
+def _reassert_desired(step: _Step) -> None:
+    """A command of ours landed after a newer decision was taken (an external change overtook
+    it): put Salesforce where the latest decision wants it. Bounded: one command per echo, and
+    only while `desired` differs, which only external events change."""
+    agent = step.agent
+    if agent.pending or not step.syncing or agent.presence == agent.desired_presence:
+        return
+    if agent.desired_presence is not None and not agent.logged_in:
+        return
+    step.drive_presence(agent.desired_presence, "3.7", None)
+
+
+def _presence_changed(step: _Step, event: PresenceChanged) -> None:
+    status = event.presence_status
+    ours = event.reason in (StatusChangeReason.TOOLKIT, StatusChangeReason.LOGIN)
+    index = _match_pending(step, event.command_id, ("set_presence", "omni_login"), status, ours)
+    if index is not None:
+        _apply_echo(step, index, status)
+        return
+    if event.command_id is not None and event.command_id in step.agent.recent_command_ids:
+        # The echo of a command whose result the bridge already reported.
+        step.observe_presence(status, Cause.SYNC)
+        step.outcome = Outcome.ECHO
+        return
+    if status == step.agent.presence:
+        step.outcome = Outcome.IGNORED
+        return
+    cause = Cause.SUPERVISOR if event.reason is StatusChangeReason.SUPERVISOR else Cause.SALESFORCE
+    seq = step.observe_presence(status, cause)
+    _follow_salesforce(step, status, seq)
+
+
+def _follow_salesforce(step: _Step, status: str, caused_by: int | None) -> None:
+    """Rule 2 (with 6, 8, 9, 11): the contact center follows a Salesforce status change."""
+    agent = step.agent
+    config = step.config
+    if config is None or not config.enabled or not agent.logged_in:
+        # Not our business to log a person in to the contact center: just remember it.
+        if not any(p.kind == "omni_logout" for p in agent.pending):
+            step.update(desired_presence=status)
+        return
+    if agent.on_call:
+        step.update(hold=Hold(status, config.state_for_presence(status), caused_by))
+        step.outcome = Outcome.HELD
+        step.notes.append("rule 3.11: kept for after the call")
+        # Omni must route nothing into the call either: set it back.
+        step.update(desired_presence=None)
+        step.drive_presence(step.mapped_presence(agent.state), "3.11", caused_by)
+        return
+    step.update(desired_presence=status)
+    if agent.busy_reason is BusyReason.WORK and agent.state == BUSY_INBOUND:
+        step.notes.append("rule 3.6: Busy/Inbound until the last work item closes")
+        return
+    if step.settings.busy_status_means_busy_inbound and config.is_busy_status(status):
+        if agent.state != BUSY_INBOUND:
+            step.set_state(BUSY_INBOUND, Cause.SYNC, "3.8", caused_by)
+        step.update(busy_reason=BusyReason.PRESENCE)
+        return
+    target = config.state_for_presence(status)
+    if target is None:
+        step.outcome = Outcome.UNKNOWN_STATUS
+        step.notes.append(f"rule 3.9: {status} was not in the last fetch; state kept")
+        return
+    if (
+        agent.busy_reason is not BusyReason.PRESENCE
+        and config.presence_for_state(agent.state) == status
+    ):
+        return  # the current state already maps to that status: no needless change
+    step.set_state(target, Cause.SYNC, "3.2", caused_by)
+
+
+def _omni_logged_in(step: _Step, event: OmniLoggedIn) -> None:
+    status = event.presence_status
+    index = _match_pending(step, event.command_id, ("omni_login",), status, True)
+    if index is not None:
+        _apply_echo(step, index, status)
+        return
+    if status == step.agent.presence:
+        step.outcome = Outcome.IGNORED
+        return
+    seq = step.observe_presence(status, Cause.SALESFORCE)
+    _follow_salesforce(step, status, seq)
+
+
+def _omni_logged_out(step: _Step, event: OmniLoggedOut) -> None:
+    index = _match_pending(step, event.command_id, ("omni_logout",), None, True)
+    if index is not None:
+        _apply_echo(step, index, None)
+        return
+    if step.agent.presence is None and not step.agent.pending:
+        step.outcome = Outcome.IGNORED
+        return
+    seq = step.observe_presence(None, Cause.SALESFORCE)
+    # Whatever we had in flight cannot run on an offline Omni-Channel.
+    step.update(pending=(), desired_presence=None)
+    agent = step.agent
+    if not step.syncing or not agent.logged_in:
+        return
+    if agent.on_call:
+        step.update(hold=Hold(None, None, seq))  # an Omni logout is not undone
+        step.outcome = Outcome.HELD
+        return
+    step.update(busy_reason=None, offered_interaction_id=None)
+    step.set_state(LOGGED_OUT, Cause.SYNC, "3.5", seq)
+
+
+def _accepted_work(agent: AgentSnapshot) -> bool:
+    return any(w.accepted for w in agent.work)
+
+
+def _work_assigned(step: _Step, event: WorkAssigned) -> None:
+    agent = step.agent
+    if event.work_id in agent.closed_work_ids or event.work_id in agent.open_work_ids:
+        step.outcome = Outcome.IGNORED
+        return
+    step.update(work=(*agent.work, OpenWork(event.work_id, False, event.channel)))
+
+
+def _work_accepted(step: _Step, event: WorkAccepted) -> None:
+    agent = step.agent
+    if event.work_id in agent.closed_work_ids:
+        step.outcome = Outcome.IGNORED
+        return
+    existing = next((w for w in agent.work if w.work_id == event.work_id), None)
+    if existing is not None and existing.accepted:
+        step.outcome = Outcome.IGNORED
+        return
+    others = tuple(w for w in agent.work if w.work_id != event.work_id)
+    channel = event.channel or (existing.channel if existing else None)
+    step.update(work=(*others, OpenWork(event.work_id, True, channel)))
+    _settle_work(step, None)
+
+
+def _work_finished(step: _Step, work_id: str) -> None:
+    agent = step.agent
+    if work_id not in agent.open_work_ids:
+        step.outcome = Outcome.IGNORED
+    closed = (*agent.closed_work_ids, work_id)[-RECENT_LIMIT:]
+    step.update(
+        work=tuple(w for w in agent.work if w.work_id != work_id),
+        closed_work_ids=closed if work_id not in agent.closed_work_ids else agent.closed_work_ids,
+    )
+    _settle_work(step, None)
+
+
+def _work_declined(step: _Step, event: WorkDeclined) -> None:
+    _work_finished(step, event.work_id)
+
+
+def _work_closed(step: _Step, event: WorkClosed) -> None:
+    _work_finished(step, event.work_id)
+
+
+def _settle_work(step: _Step, caused_by: int | None) -> None:
+    """Rule 6 both ways: accepted work puts the agent in Busy/Inbound; when the last item
+    closes, the state returns to the one mapped from the current presence status."""
+    agent = step.agent
+    config = step.config
+    if config is None or not config.enabled or not agent.logged_in or agent.on_call:
+        return
+    if _accepted_work(agent):
+        if agent.state != BUSY_INBOUND:
+            step.set_state(BUSY_INBOUND, Cause.SYNC, "3.6", caused_by)
+        step.update(busy_reason=BusyReason.WORK, desired_presence=step.agent.presence)
+        return
+    if agent.busy_reason is not BusyReason.WORK or agent.state != BUSY_INBOUND:
+        return
+    presence = agent.presence
+    if (
+        presence is not None
+        and step.settings.busy_status_means_busy_inbound
+        and config.is_busy_status(presence)
+    ):
+        step.update(busy_reason=BusyReason.PRESENCE)
+        return
+    target = config.state_for_presence(presence) if presence is not None else None
+    if target is None:
+        # Unknown or no status: Away keeps the router away until the agent says otherwise.
+        target = AWAY
+        step.notes.append("rule 3.9: no known status to return to; Away")
+    step.set_state(target, Cause.SYNC, "3.6", caused_by)
+    step.update(desired_presence=presence)
+
+
+def _command_result(step: _Step, event: CommandResult) -> None:
+    index = _match_pending(step, event.command_id, (), None, False)
+    if index is None:
+        step.outcome = Outcome.IGNORED
+        return
+    pending = step.agent.pending[index]
+    if event.ok:
+        status = None if pending.kind == "omni_logout" else pending.presence_status
+        _apply_echo(step, index, status)
+        return
+    step.update(pending=step.agent.pending[:index] + step.agent.pending[index + 1 :])
+    step.outcome = Outcome.FAILED
+    step.notes.append(f"command {event.command_id} failed in Salesforce: {event.error}")
+
+
+def _snapshot(step: _Step, event: SalesforceSnapshot) -> None:
+    """Rule 12 and drift reconciliation: Salesforce's full view of the agent is the truth about
+    Salesforce; the contact-center state is the truth about the contact center."""
+    before = step.agent
+    if event.console_connected:
+        # A new console: whatever was in flight to the old one will never run.
+        seqs = tuple((side, seq) for side, seq in before.last_seq if side is not Side.SALESFORCE)
+        step.update(console_connected=True, console_disconnected_at=None, pending=(), last_seq=seqs)
+        if event.seq is not None:
+            step.agent = step.agent.with_last_seq(Side.SALESFORCE, event.seq)
+    open_ids = {w.work_id for w in event.open_work}
+    step.update(
+        work=tuple(event.open_work),
+        closed_work_ids=tuple(c for c in before.closed_work_ids if c not in open_ids),
+    )
+    status = event.presence_status
+    changed_in_salesforce = status != before.presence
+    seq = step.observe_presence(status, event.cause)
+    agent = step.agent
+    if not step.syncing:
+        step.update(desired_presence=status)
+        return
+    if not agent.logged_in:
+        if changed_in_salesforce or agent.desired_presence is not None:
+            step.update(desired_presence=status)
+        elif status is not None:
+            step.drive_presence(None, "3.12", seq)
+        return
+    if status is None:
+        # A console that comes up Omni-offline while the agent works: put it back online.
+        target = agent.hold.presence_status if agent.hold else None
+        desired = target or step.mapped_presence(agent.state)
+        if agent.busy_reason is BusyReason.WORK or agent.on_call:
+            desired = step.mapped_presence(agent.state) if agent.on_call else agent.desired_presence
+        step.drive_presence(desired or step.mapped_presence(agent.state), "3.12", seq)
+    elif changed_in_salesforce and status != agent.desired_presence:
+        _follow_salesforce(step, status, seq)
+    elif status != agent.desired_presence and agent.desired_presence is not None:
+        step.drive_presence(agent.desired_presence, "3.12", seq)
+    _settle_work(step, seq)
+
+
+def _console_disconnected(step: _Step, event: ConsoleDisconnected) -> None:
+    if not step.agent.console_connected:
+        step.outcome = Outcome.IGNORED
+        return
+    step.update(console_connected=False, console_disconnected_at=event.at)
+
+
+_HANDLERS: dict[type[Event], Callable[[_Step, Any], None]] = {
+    AgentLoggedIn: _logged_in,
+    AgentLoggedOut: _logged_out,
+    StateChangeRequested: _state_change,
+    InteractionOffered: _offered,
+    InteractionOfferWithdrawn: _offer_withdrawn,
+    CallAnswered: _answered,
+    CallEnded: _call_ended,
+    WrapEnded: _wrap_ended,
+    SessionGraceExpired: _grace_expired,
+    PresenceChanged: _presence_changed,
+    OmniLoggedIn: _omni_logged_in,
+    OmniLoggedOut: _omni_logged_out,
+    WorkAssigned: _work_assigned,
+    WorkAccepted: _work_accepted,
+    WorkDeclined: _work_declined,
+    WorkClosed: _work_closed,
+    CommandResult: _command_result,
+    SalesforceSnapshot: _snapshot,
+    ConsoleDisconnected: _console_disconnected,
+}

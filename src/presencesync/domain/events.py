@@ -1,0 +1,199 @@
+"""Events from either side, as the pure core sees them.
+
+Every event says when it happened (`at`) and, when its source numbers its events, its sequence
+(`seq`, per agent and side): the core drops an event older than the last one applied from the
+same side (rule 7). Work-item events are facts about one item and are applied in any order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from presencesync.domain.states import State
+
+
+class Side(StrEnum):
+    CONTACT_CENTER = "contact_center"
+    SALESFORCE = "salesforce"
+
+
+class Cause(StrEnum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    SYSTEM = "system"
+    ROUTER = "router"
+    SALESFORCE = "salesforce"
+    SYNC = "sync"
+    RECONCILE = "reconcile"
+    SESSION_END = "session_end"
+
+
+class StatusChangeReason(StrEnum):
+    """`reason` of lightning:omniChannelStatusChanged."""
+
+    TOOLKIT = "OmniToolkitStatusChange"
+    MANUAL = "OmniManualStatusChange"
+    SUPERVISOR = "OmniSupervisorStatusChange"
+    PUSH_TIMEOUT = "OmniPushTimeout"
+    DECLINE_WORK = "OmniDeclineWork"
+    LOGIN = "OmniLoginStatusChange"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    at: datetime
+    seq: int | None = None
+
+    side: Side = field(init=False, default=Side.CONTACT_CENTER)
+
+
+# --- contact-center side -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentLoggedIn(Event):
+    state: State | None = None  # None: Ready
+    cause: Cause = Cause.AGENT
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentLoggedOut(Event):
+    cause: Cause = Cause.AGENT
+
+
+@dataclass(frozen=True, kw_only=True)
+class StateChangeRequested(Event):
+    state: State
+    cause: Cause = Cause.AGENT
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractionOffered(Event):
+    interaction_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractionOfferWithdrawn(Event):
+    """The agent declined the offer, or it timed out: the agent is free again."""
+
+    interaction_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallAnswered(Event):
+    interaction_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallEnded(Event):
+    interaction_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WrapEnded(Event):
+    """The account's wrap time ran out (the engine's timer)."""
+
+    interaction_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionGraceExpired(Event):
+    """The console stayed disconnected longer than the account's grace period (rule 12)."""
+
+    policy: str = "logout"  # "logout" | "away" | "none"
+
+
+# --- Salesforce side -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class SalesforceEvent(Event):
+    side: Side = field(init=False, default=Side.SALESFORCE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PresenceChanged(SalesforceEvent):
+    presence_status: str  # DeveloperName (statusApiName)
+    reason: StatusChangeReason = StatusChangeReason.MANUAL
+    command_id: str | None = None  # set by the bridge when it is the echo of our command
+
+
+@dataclass(frozen=True, kw_only=True)
+class OmniLoggedIn(SalesforceEvent):
+    presence_status: str
+    command_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OmniLoggedOut(SalesforceEvent):
+    command_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkAssigned(SalesforceEvent):
+    work_id: str
+    channel: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkAccepted(SalesforceEvent):
+    work_id: str
+    channel: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkDeclined(SalesforceEvent):
+    work_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkClosed(SalesforceEvent):
+    work_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandResult(SalesforceEvent):
+    """The bridge ran (or failed to run) one of our commands through the toolkit."""
+
+    command_id: str
+    ok: bool
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class OpenWork:
+    work_id: str
+    accepted: bool
+    channel: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SalesforceSnapshot(SalesforceEvent):
+    """Salesforce's whole view of the agent: from a console that (re)connects (rule 12) or from
+    drift reconciliation over REST. Authoritative for presence and open work."""
+
+    presence_status: str | None  # None: offline
+    open_work: tuple[OpenWork, ...] = ()
+    console_connected: bool | None = None  # True from a console hello, None from REST
+    cause: Cause = Cause.RECONCILE
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsoleDisconnected(SalesforceEvent):
+    pass
+
+
+SALESFORCE_EVENTS = (
+    PresenceChanged,
+    OmniLoggedIn,
+    OmniLoggedOut,
+    WorkAssigned,
+    WorkAccepted,
+    WorkDeclined,
+    WorkClosed,
+    CommandResult,
+    SalesforceSnapshot,
+    ConsoleDisconnected,
+)

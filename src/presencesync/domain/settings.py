@@ -1,0 +1,53 @@
+"""Account settings that change how the rules apply (DESIGN.md 5, rules 8, 11, 12)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from presencesync.domain.errors import DomainError
+
+SESSION_END_POLICIES = ("logout", "away", "none")
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    wrap_seconds: int = 30
+    session_grace_seconds: int = 60
+    session_end_policy: str = "logout"
+    busy_status_means_busy_inbound: bool = False
+
+    def to_api(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_api(cls, raw: Mapping[str, Any], base: SyncSettings | None = None) -> SyncSettings:
+        """Validate a (partial) settings document; every problem is reported at once."""
+        current = asdict(base or cls())
+        problems: list[dict[str, str]] = []
+        if not isinstance(raw, Mapping):
+            raise DomainError("INVALID_SETTINGS", "settings must be a JSON object")
+        for key, value in raw.items():
+            if key not in current:
+                problems.append({"field": key, "message": f"unknown setting {key!r}"})
+                continue
+            if key in ("wrap_seconds", "session_grace_seconds"):
+                if isinstance(value, bool) or not isinstance(value, int):
+                    problems.append({"field": key, "message": "must be a whole number of seconds"})
+                elif not 0 <= value <= 86_400:
+                    problems.append({"field": key, "message": "must be between 0 and 86400"})
+            elif key == "session_end_policy":
+                if value not in SESSION_END_POLICIES:
+                    problems.append(
+                        {
+                            "field": key,
+                            "message": "must be one of " + ", ".join(SESSION_END_POLICIES),
+                        }
+                    )
+            elif key == "busy_status_means_busy_inbound" and not isinstance(value, bool):
+                problems.append({"field": key, "message": "must be true or false"})
+            current[key] = value
+        if problems:
+            raise DomainError("INVALID_SETTINGS", "the settings are not valid", problems)
+        return cls(**current)
