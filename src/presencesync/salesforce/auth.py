@@ -8,6 +8,7 @@ share them. Both flows POST a form to ``{login_url}/services/oauth2/token`` and 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,24 @@ class SalesforceCredentials:
             raise ValueError("SalesforceCredentials needs private_key_pem or client_secret")
         if self.private_key_pem is not None and not self.username:
             raise ValueError("the JWT bearer flow needs a username")
+
+    @classmethod
+    def from_connected_app(
+        cls, login_url: str, app: Mapping[str, Any], flow: str = "jwt_bearer"
+    ) -> SalesforceCredentials:
+        """Credentials from a connected-app record such as the emulator's
+        ``GET /emulator/v1/oauth-clients`` entries (``client_id``, ``client_secret``,
+        ``username``, ``private_key_pem``)."""
+        if flow == "jwt_bearer":
+            return cls(
+                login_url,
+                app["client_id"],
+                app["username"],
+                private_key_pem=app["private_key_pem"],
+            )
+        if flow == "client_credentials":
+            return cls(login_url, app["client_id"], client_secret=app["client_secret"])
+        raise ValueError(f"unknown OAuth flow {flow!r}")
 
     @property
     def flow(self) -> str:
