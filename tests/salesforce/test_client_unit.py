@@ -338,6 +338,15 @@ def test_query_follows_next_records_url(key_pair: KeyPair) -> None:
     assert all(str(r.url).startswith(INSTANCE_URL) for r in org.rest_requests)
 
 
+def test_batch_size_is_sent_as_query_option(key_pair: KeyPair) -> None:
+    org = FakeOrg(paged)
+    client = make_client(org, key_pair, [])
+    client.query("SELECT Id FROM User", batch_size=200)
+    assert org.rest_requests[0].headers["Sforce-Query-Options"] == "batchSize=200"
+    client.query("SELECT Id FROM User")
+    assert "Sforce-Query-Options" not in org.rest_requests[-3].headers
+
+
 def test_query_iter_fetches_pages_lazily(key_pair: KeyPair) -> None:
     org = FakeOrg(paged)
     client = make_client(org, key_pair, [])

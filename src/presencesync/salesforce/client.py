@@ -127,13 +127,13 @@ class SalesforceClient(_ClientBase):
     def login(self) -> AccessToken:
         return self.run(self.session.login_flow())
 
-    def query(self, soql: str) -> list[dict[str, Any]]:
+    def query(self, soql: str, batch_size: int | None = None) -> list[dict[str, Any]]:
         """All records of a SOQL query (every page)."""
-        return self.run(self.session.query_all_flow(soql))
+        return self.run(self.session.query_all_flow(soql, batch_size))
 
-    def query_iter(self, soql: str) -> Iterator[dict[str, Any]]:
+    def query_iter(self, soql: str, batch_size: int | None = None) -> Iterator[dict[str, Any]]:
         """Records of a SOQL query, fetching the next page only when needed."""
-        page = self.run(self.session.query_page_flow(soql))
+        page = self.run(self.session.query_page_flow(soql, batch_size))
         yield from page.records
         while page.next_records_url:
             page = self.run(self.session.next_page_flow(page.next_records_url))
@@ -200,13 +200,15 @@ class AsyncSalesforceClient(_ClientBase):
     async def login(self) -> AccessToken:
         return await self.run(self.session.login_flow())
 
-    async def query(self, soql: str) -> list[dict[str, Any]]:
+    async def query(self, soql: str, batch_size: int | None = None) -> list[dict[str, Any]]:
         """All records of a SOQL query (every page)."""
-        return await self.run(self.session.query_all_flow(soql))
+        return await self.run(self.session.query_all_flow(soql, batch_size))
 
-    async def query_iter(self, soql: str) -> AsyncIterator[dict[str, Any]]:
+    async def query_iter(
+        self, soql: str, batch_size: int | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         """Records of a SOQL query, fetching the next page only when needed."""
-        page = await self.run(self.session.query_page_flow(soql))
+        page = await self.run(self.session.query_page_flow(soql, batch_size))
         for record in page.records:
             yield record
         while page.next_records_url:

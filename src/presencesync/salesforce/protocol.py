@@ -203,6 +203,7 @@ class SalesforceSession:
         params: dict[str, str] | None = None,
         *,
         is_query: bool = False,
+        headers: dict[str, str] | None = None,
     ) -> Flow[Any]:
         """Call the REST API at ``path`` (relative to the instance URL) and return its JSON.
 
@@ -221,6 +222,7 @@ class SalesforceSession:
                     token.instance_url + path,
                     params=params,
                     headers={
+                        **(headers or {}),
                         "Authorization": f"Bearer {token.access_token}",
                         "Accept": "application/json",
                     },
@@ -247,10 +249,13 @@ class SalesforceSession:
                 raise SalesforceQueryError(response.status_code, code, message)
             raise SalesforceApiError(response.status_code, code, message)
 
-    def query_page_flow(self, soql: str) -> Flow[QueryPage]:
-        """First page of a SOQL query."""
+    def query_page_flow(self, soql: str, batch_size: int | None = None) -> Flow[QueryPage]:
+        """First page of a SOQL query. ``batch_size`` asks for pages of that many records
+        (``Sforce-Query-Options: batchSize=N``; Salesforce accepts 200-2000 and treats it as a
+        hint)."""
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"} if batch_size else None
         body = yield from self.request_flow(
-            "GET", f"{self.data_path}/query", {"q": soql}, is_query=True
+            "GET", f"{self.data_path}/query", {"q": soql}, is_query=True, headers=headers
         )
         return _page(body)
 
@@ -259,9 +264,11 @@ class SalesforceSession:
         body = yield from self.request_flow("GET", next_records_url, is_query=True)
         return _page(body)
 
-    def query_all_flow(self, soql: str) -> Flow[list[dict[str, Any]]]:
+    def query_all_flow(
+        self, soql: str, batch_size: int | None = None
+    ) -> Flow[list[dict[str, Any]]]:
         """Every record of a SOQL query, following ``nextRecordsUrl``."""
-        page = yield from self.query_page_flow(soql)
+        page = yield from self.query_page_flow(soql, batch_size)
         records = list(page.records)
         while page.next_records_url:
             page = yield from self.next_page_flow(page.next_records_url)
