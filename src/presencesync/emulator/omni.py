@@ -1,0 +1,700 @@
+"""Omni-Channel: agents' presence, routing of work by channel and capacity, AgentWork lifecycle.
+
+Every operation runs in one store transaction and returns the console events it caused, in
+order, for the caller to publish (after the commit) to that user's consoles. Nothing changes
+when an operation raises OmniError.
+
+Routing (documented Salesforce behaviour, simplified): a work item waits as a
+PendingServiceRouting record until an agent is online in a status that includes the item's
+service channel and has spare capacity (configured capacity minus the capacity weights of the
+agent's Assigned and Opened work). Among those agents the least-loaded wins, then the one who
+was assigned work least recently ("least active"). Assigned -> Opened (accept) -> Closed;
+Assigned -> Declined puts the item back in the queue for anyone but the decliner. Logging out
+with Assigned work returns it to the queue (the AgentWork becomes "Unavailable"); Opened work
+stays with the agent, as in Salesforce, where the record stays open in the agent's console.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from presencesync.emulator import ids
+from presencesync.emulator.seed import DEFAULT_CAPACITY, add_user
+from presencesync.emulator.store import Store, parse_sf_datetime, sf_datetime
+
+# Values of lightning:omniChannelStatusChanged's `reason`.
+REASON_TOOLKIT = "OmniToolkitStatusChange"
+REASON_MANUAL = "OmniManualStatusChange"
+REASON_SUPERVISOR = "OmniSupervisorStatusChange"
+REASON_LOGIN = "OmniLoginStatusChange"
+REASON_DECLINE = "OmniDeclineWork"
+REASON_PUSH_TIMEOUT = "OmniPushTimeout"
+REASONS = frozenset(
+    {
+        REASON_TOOLKIT,
+        REASON_MANUAL,
+        REASON_SUPERVISOR,
+        REASON_LOGIN,
+        REASON_DECLINE,
+        REASON_PUSH_TIMEOUT,
+    }
+)
+
+OPEN_STATUSES = ("Assigned", "Opened")
+EV = "lightning:omniChannel"
+
+
+class OmniError(Exception):
+    """A refused Omni operation: `status` is the HTTP status the control API answers with."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class OmniEvent:
+    user_id: str
+    name: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: str
+    developer_name: str
+    key: str  # MasterLabel: "Case" | "Chat" | "Lead"
+    related_entity: str
+    weight: float
+    routing_config_id: str
+
+
+@dataclass(frozen=True)
+class PresenceStatus:
+    id: str
+    developer_name: str
+    label: str
+    channels: tuple[Channel, ...]
+
+    @property
+    def online(self) -> bool:
+        return bool(self.channels)
+
+    def channels_json(self) -> str:
+        return json.dumps(
+            [{"channelId": c.id, "developerName": c.developer_name} for c in self.channels]
+        )
+
+
+@dataclass
+class _Candidate:
+    user_id: str
+    channels: set[str]
+    capacity: int
+    used: float
+    last_assigned: str
+    declined: set[str] = field(default_factory=set)
+
+
+def _num(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+class Omni:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._load_setup()
+
+    # -- setup (presence statuses and channels are configuration: read once) ---------------
+
+    def _load_setup(self) -> None:
+        routing = {
+            r[0]: r[1]
+            for r in self.store.query(
+                "SELECT service_channel_id, queue_routing_config_id FROM emu_channel_routing"
+            )
+        }
+        configs = {c["Id"]: c for c in self.store.find("QueueRoutingConfig")}
+        self.channels: dict[str, Channel] = {}
+        for row in self.store.find("ServiceChannel", order='"Id"'):
+            rid = routing.get(row["Id"], "")
+            weight = float(configs[rid]["CapacityWeight"]) if rid in configs else 1.0
+            self.channels[row["Id"]] = Channel(
+                row["Id"],
+                row["DeveloperName"],
+                row["MasterLabel"],
+                row["RelatedEntity"],
+                weight,
+                rid,
+            )
+        links: dict[str, list[Channel]] = {}
+        for link in self.store.find("ServiceChannelStatus", order='"Id"'):
+            links.setdefault(link["ServicePresenceStatusId"], []).append(
+                self.channels[link["ServiceChannelId"]]
+            )
+        self.statuses: dict[str, PresenceStatus] = {}
+        for row in self.store.find("ServicePresenceStatus", order='"Id"'):
+            self.statuses[row["Id"]] = PresenceStatus(
+                row["Id"], row["DeveloperName"], row["MasterLabel"], tuple(links.get(row["Id"], ()))
+            )
+        self._status_by_dev = {s.developer_name: s for s in self.statuses.values()}
+
+    def channel_by_key(self, key: str) -> Channel:
+        for channel in self.channels.values():
+            if key in (channel.key, channel.developer_name, channel.related_entity):
+                return channel
+        known = ", ".join(c.key for c in self.channels.values())
+        raise OmniError(422, "INVALID_CHANNEL", f"unknown channel {key!r} (known: {known})")
+
+    def status_by_dev(self, developer_name: str) -> PresenceStatus:
+        status = self._status_by_dev.get(developer_name)
+        if status is None:
+            known = ", ".join(self._status_by_dev)
+            raise OmniError(
+                422,
+                "INVALID_STATUS",
+                f"unknown presence status {developer_name!r} (known: {known})",
+            )
+        return status
+
+    def status_by_id(self, status_id: str) -> PresenceStatus:
+        status = self.statuses.get(ids.normalize(status_id)) if status_id else None
+        if status is None:
+            raise OmniError(422, "INVALID_STATUS", f"unknown presence status id {status_id!r}")
+        return status
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def user(self, user_id: str) -> dict[str, Any]:
+        row = self.store.get("User", ids.normalize(user_id)) if user_id else None
+        if row is None:
+            raise OmniError(404, "NOT_FOUND", f"no user {user_id!r}")
+        return row
+
+    def users(self) -> list[dict[str, Any]]:
+        return self.store.find("User", order='"Id"')
+
+    def create_user(self, name: str, username: str) -> dict[str, Any]:
+        if self.store.find("User", '"Username" = ?', (username,)):
+            raise OmniError(409, "DUPLICATE_USERNAME", f"username {username!r} already exists")
+        first, _, last = name.strip().rpartition(" ")
+        if not last:
+            first, last = "", name.strip()
+        user_id = add_user(self.store, first, last, username)
+        return self.user(user_id)
+
+    def current_presence(self, user_id: str) -> dict[str, Any] | None:
+        rows = self.store.find(
+            "UserServicePresence", '"UserId" = ? AND "IsCurrentState" = 1', (user_id,)
+        )
+        return rows[0] if rows else None
+
+    def current_status(self, user_id: str) -> PresenceStatus | None:
+        row = self.current_presence(user_id)
+        return self.statuses[row["ServicePresenceStatusId"]] if row else None
+
+    def capacity(self, user_id: str) -> int:
+        rows = self.store.query(
+            'SELECT c."Capacity" FROM "PresenceUserConfigUser" u '
+            'JOIN "PresenceUserConfig" c ON c."Id" = u."PresenceUserConfigId" '
+            'WHERE u."UserId" = ?',
+            (user_id,),
+        )
+        return int(rows[0][0]) if rows else DEFAULT_CAPACITY
+
+    def used(self, user_id: str) -> float:
+        rows = self.store.query(
+            'SELECT COALESCE(SUM("CapacityWeight"), 0) FROM "AgentWork" '
+            "WHERE \"UserId\" = ? AND \"Status\" IN ('Assigned', 'Opened')",
+            (user_id,),
+        )
+        return float(rows[0][0])
+
+    def work_items(self, user_id: str, open_only: bool = False) -> list[dict[str, Any]]:
+        where = '"UserId" = ?'
+        if open_only:
+            where += " AND \"Status\" IN ('Assigned', 'Opened')"
+        return self.store.find("AgentWork", where, (user_id,), order='"CreatedDate", "Id"')
+
+    def describe_work(self, work: dict[str, Any]) -> dict[str, Any]:
+        channel = self.channels.get(work["ServiceChannelId"])
+        return {
+            "id": work["Id"],
+            "work_item_id": work["WorkItemId"],
+            "channel": channel.key if channel else None,
+            "subject": self._subject(work["WorkItemId"]),
+            "status": work["Status"],
+            "user_id": work["UserId"],
+            "capacity_weight": _num(work["CapacityWeight"]),
+            "assigned_at": work["AssignedDateTime"],
+            "accepted_at": work["AcceptDateTime"],
+            "closed_at": work["CloseDateTime"],
+        }
+
+    def snapshot(self, user_id: str) -> dict[str, Any]:
+        """GET /emulator/v1/users/{id}/omni."""
+        user = self.user(user_id)
+        status = self.current_status(user["Id"])
+        return {
+            "user_id": user["Id"],
+            "online": status is not None,
+            "presence_status": status.developer_name if status else None,
+            "presence_status_id": status.id if status else None,
+            "presence_status_label": status.label if status else None,
+            "work": [self.describe_work(w) for w in self.work_items(user["Id"])],
+            "capacity": {
+                "configured": self.capacity(user["Id"]),
+                "used": _num(self.used(user["Id"])),
+            },
+        }
+
+    def status_info(self, status: PresenceStatus) -> dict[str, Any]:
+        return {
+            "statusId": status.id,
+            "statusName": status.label,
+            "statusApiName": status.developer_name,
+        }
+
+    # -- presence ---------------------------------------------------------------------------
+
+    def login(self, user_id: str, status: PresenceStatus, reason: str) -> list[OmniEvent]:
+        """Log in to Omni (or, when already online, change status with `reason`)."""
+        user = self.user(user_id)
+        uid = user["Id"]
+        with self.store.tx():
+            if self.current_presence(uid) is not None:
+                return self.set_status(uid, status, reason)
+            self._open_presence(uid, status)
+            events = [
+                OmniEvent(uid, EV + "LoginSuccess", {"userId": uid, "statusId": status.id}),
+                self._status_event(uid, status, REASON_LOGIN),
+            ]
+            events += self._route()
+        return events
+
+    def set_status(self, user_id: str, status: PresenceStatus, reason: str) -> list[OmniEvent]:
+        """Change status; logs in first when offline (as the toolkit's setServicePresenceStatus)."""
+        if reason not in REASONS:
+            raise OmniError(422, "INVALID_REASON", f"unknown reason {reason!r}")
+        uid = self.user(user_id)["Id"]
+        with self.store.tx():
+            current = self.current_presence(uid)
+            if current is None:
+                return self.login(uid, status, reason)
+            if current["ServicePresenceStatusId"] == status.id:
+                return []
+            self._close_presence(current)
+            self._open_presence(uid, status)
+            events = [self._status_event(uid, status, reason)]
+            events += self._route()
+        return events
+
+    def logout(self, user_id: str) -> list[OmniEvent]:
+        uid = self.user(user_id)["Id"]
+        with self.store.tx():
+            current = self.current_presence(uid)
+            if current is None:
+                raise OmniError(409, "NOT_LOGGED_IN", "user is not logged in to Omni-Channel")
+            before = self.used(uid)
+            now = self.store.now_text()
+            for work in self.store.find(
+                "AgentWork", '"UserId" = ? AND "Status" = \'Assigned\'', (uid,)
+            ):
+                self.store.update("AgentWork", work["Id"], {"Status": "Unavailable"})
+                self._requeue(work, now)
+            self._close_presence(current)
+            events: list[OmniEvent] = []
+            if self.used(uid) != before:
+                events.append(self._workload_event(uid, before))
+            events.append(OmniEvent(uid, EV + "Logout", {}))
+            events += self._route()
+        return events
+
+    def _open_presence(self, user_id: str, status: PresenceStatus) -> None:
+        now = self.store.now_text()
+        self.store.insert(
+            "UserServicePresence",
+            {
+                "Name": f"UP-{self.store.next_serial('UserServicePresenceName'):08d}",
+                "OwnerId": user_id,
+                "UserId": user_id,
+                "ServicePresenceStatusId": status.id,
+                "IsCurrentState": True,
+                "IsAway": not status.online,
+                "StatusStartDate": now,
+                "ConfiguredCapacity": self.capacity(user_id),
+            },
+        )
+
+    def _close_presence(self, row: dict[str, Any]) -> None:
+        end = self.store.now()
+        start = parse_sf_datetime(row["StatusStartDate"])
+        self.store.update(
+            "UserServicePresence",
+            row["Id"],
+            {
+                "IsCurrentState": False,
+                "StatusEndDate": sf_datetime(end),
+                "StatusDuration": max(0, int((end - start).total_seconds())),
+            },
+        )
+
+    def _status_event(self, user_id: str, status: PresenceStatus, reason: str) -> OmniEvent:
+        return OmniEvent(
+            user_id,
+            EV + "StatusChanged",
+            {
+                "statusId": status.id,
+                "channels": status.channels_json(),
+                "statusName": status.label,
+                "statusApiName": status.developer_name,
+                "reason": reason,
+            },
+        )
+
+    def _workload_event(self, user_id: str, before: float) -> OmniEvent:
+        return OmniEvent(
+            user_id,
+            EV + "WorkloadChanged",
+            {
+                "configuredCapacity": self.capacity(user_id),
+                "previousWorkload": _num(before),
+                "newWorkload": _num(self.used(user_id)),
+            },
+        )
+
+    # -- work -------------------------------------------------------------------------------
+
+    def create_work(self, channel_key: str, subject: str) -> tuple[dict[str, Any], list[OmniEvent]]:
+        """A new case/chat/lead for Omni to route; returns (work, events)."""
+        channel = self.channel_by_key(channel_key)
+        with self.store.tx():
+            item_id = self._create_work_item(channel, subject)
+            self.store.insert(
+                "PendingServiceRouting",
+                {
+                    "WorkItemId": item_id,
+                    "ServiceChannelId": channel.id,
+                    "QueueRoutingConfigId": channel.routing_config_id or None,
+                    "CapacityWeight": channel.weight,
+                    "IsPushed": False,
+                    "RoutingType": "QueueBased",
+                    "RoutingPriority": 1,
+                },
+            )
+            events = self._route()
+            work = self.describe_item(item_id)
+        return work, events
+
+    def describe_item(self, item_id: str) -> dict[str, Any]:
+        """The routing state of one work item: its current AgentWork, or queued."""
+        works = self.store.find(
+            "AgentWork", '"WorkItemId" = ?', (item_id,), order='"CreatedDate" DESC, "Id" DESC'
+        )
+        pending = self.store.find("PendingServiceRouting", '"WorkItemId" = ?', (item_id,))
+        if works and not (pending and not pending[0]["IsPushed"]):
+            return self.describe_work(works[0])
+        psr = pending[0] if pending else None
+        channel = self.channels.get(psr["ServiceChannelId"]) if psr else None
+        return {
+            "id": None,
+            "work_item_id": item_id,
+            "channel": channel.key if channel else None,
+            "subject": self._subject(item_id),
+            "status": "Queued",
+            "user_id": None,
+            "capacity_weight": _num(psr["CapacityWeight"]) if psr else None,
+            "assigned_at": None,
+            "accepted_at": None,
+            "closed_at": None,
+        }
+
+    def _create_work_item(self, channel: Channel, subject: str) -> str:
+        entity = channel.related_entity
+        if entity == "Case":
+            number = self.store.next_serial("CaseNumber")
+            return self.store.insert(
+                "Case",
+                {
+                    "CaseNumber": f"{number:08d}",
+                    "Subject": subject,
+                    "Status": "New",
+                    "Origin": "Web",
+                    "Priority": "Medium",
+                    "IsClosed": False,
+                },
+            )
+        if entity == "LiveChatTranscript":
+            number = self.store.next_serial("LiveChatTranscriptName")
+            return self.store.insert(
+                "LiveChatTranscript",
+                {
+                    "Name": f"{number:08d}",
+                    "Body": subject,
+                    "Status": "Waiting",
+                    "StartTime": self.store.now_text(),
+                },
+            )
+        return self.store.insert(
+            "Lead",
+            {
+                "LastName": subject or "Lead",
+                "Name": subject or "Lead",
+                "Company": subject or "-",
+                "Description": subject,
+                "Status": "Open - Not Contacted",
+            },
+        )
+
+    def _subject(self, item_id: str) -> str | None:
+        prefix = item_id[:3]
+        if prefix == ids.PREFIXES["Case"]:
+            row = self.store.get("Case", item_id)
+            return row["Subject"] if row else None
+        if prefix == ids.PREFIXES["LiveChatTranscript"]:
+            row = self.store.get("LiveChatTranscript", item_id)
+            return row["Body"] if row else None
+        row = self.store.get("Lead", item_id)
+        return row["Description"] if row else None
+
+    def resolve_work(self, ref: str, user_id: str | None = None) -> dict[str, Any]:
+        """An AgentWork by its id, or the current AgentWork of a work item (Case/Chat/Lead) id."""
+        rid = ids.normalize(ref) if ids.is_valid_id(ref) else ref
+        work = self.store.get("AgentWork", rid)
+        if work is None:
+            works = self.store.find(
+                "AgentWork", '"WorkItemId" = ?', (rid,), order='"CreatedDate" DESC, "Id" DESC'
+            )
+            if not works:
+                if self.store.find("PendingServiceRouting", '"WorkItemId" = ?', (rid,)):
+                    raise OmniError(409, "NOT_ASSIGNED", f"work item {ref} is queued, not assigned")
+                raise OmniError(404, "NOT_FOUND", f"no work {ref!r}")
+            work = works[0]
+        if user_id is not None and work["UserId"] != user_id:
+            raise OmniError(404, "NOT_FOUND", f"no work {ref!r} for this user")
+        return work
+
+    def _require(self, work: dict[str, Any], allowed: str, action: str) -> None:
+        if work["Status"] != allowed:
+            raise OmniError(
+                409,
+                "ILLEGAL_TRANSITION",
+                f"cannot {action} work {work['Id']} in status {work['Status']} "
+                f"(only {allowed} work can be {action}ed)",
+            )
+
+    def accept(
+        self, ref: str, user_id: str | None = None
+    ) -> tuple[dict[str, Any], list[OmniEvent]]:
+        with self.store.tx():
+            work = self.resolve_work(ref, user_id)
+            self._require(work, "Assigned", "accept")
+            self.store.update(
+                "AgentWork",
+                work["Id"],
+                {"Status": "Opened", "AcceptDateTime": self.store.now_text()},
+            )
+            self.store.execute(
+                'DELETE FROM "PendingServiceRouting" WHERE "WorkItemId" = ?', (work["WorkItemId"],)
+            )
+            self._set_item_owner(work["WorkItemId"], work["UserId"])
+            params = {"workItemId": work["WorkItemId"], "workId": work["Id"]}
+            events = [OmniEvent(work["UserId"], EV + "WorkAccepted", params)]
+            return self.describe_work(self.store.get("AgentWork", work["Id"]) or work), events
+
+    def decline(
+        self, ref: str, reason: str | None = None, user_id: str | None = None
+    ) -> tuple[dict[str, Any], list[OmniEvent]]:
+        with self.store.tx():
+            work = self.resolve_work(ref, user_id)
+            self._require(work, "Assigned", "decline")
+            uid = work["UserId"]
+            before = self.used(uid)
+            now = self.store.now_text()
+            self.store.update(
+                "AgentWork",
+                work["Id"],
+                {"Status": "Declined", "DeclineDateTime": now, "DeclineReason": reason},
+            )
+            self.store.execute(
+                "INSERT OR IGNORE INTO emu_decline (work_item_id, user_id) VALUES (?, ?)",
+                (work["WorkItemId"], uid),
+            )
+            self._requeue(work, now)
+            events = [
+                OmniEvent(
+                    uid,
+                    EV + "WorkDeclined",
+                    {
+                        "workItemId": work["WorkItemId"],
+                        "workId": work["Id"],
+                        "declineReason": reason or "",
+                    },
+                ),
+                self._workload_event(uid, before),
+            ]
+            events += self._route()
+            return self.describe_work(self.store.get("AgentWork", work["Id"]) or work), events
+
+    def close(self, ref: str, user_id: str | None = None) -> tuple[dict[str, Any], list[OmniEvent]]:
+        with self.store.tx():
+            work = self.resolve_work(ref, user_id)
+            self._require(work, "Opened", "close")
+            uid = work["UserId"]
+            before = self.used(uid)
+            now = self.store.now()
+            accepted = parse_sf_datetime(work["AcceptDateTime"])
+            assigned = parse_sf_datetime(work["AssignedDateTime"])
+            self.store.update(
+                "AgentWork",
+                work["Id"],
+                {
+                    "Status": "Closed",
+                    "CloseDateTime": sf_datetime(now),
+                    "ActiveTime": int((now - accepted).total_seconds()),
+                    "HandleTime": int((now - assigned).total_seconds()),
+                },
+            )
+            self._close_item(work["WorkItemId"], now)
+            events = [
+                OmniEvent(
+                    uid, EV + "WorkClosed", {"workItemId": work["WorkItemId"], "workId": work["Id"]}
+                ),
+                self._workload_event(uid, before),
+            ]
+            events += self._route()
+            return self.describe_work(self.store.get("AgentWork", work["Id"]) or work), events
+
+    def _requeue(self, work: dict[str, Any], now: str) -> None:
+        self.store.execute(
+            'UPDATE "PendingServiceRouting" SET "IsPushed" = 0, "LastModifiedDate" = ?, '
+            '"SystemModstamp" = ? WHERE "WorkItemId" = ?',
+            (now, now, work["WorkItemId"]),
+        )
+
+    def _set_item_owner(self, item_id: str, user_id: str) -> None:
+        sobject = _item_sobject(item_id)
+        changes: dict[str, Any] = {"OwnerId": user_id}
+        if sobject == "Case":
+            changes["Status"] = "Working"
+        elif sobject == "LiveChatTranscript":
+            changes["Status"] = "InProgress"
+        self.store.update(sobject, item_id, changes)
+
+    def _close_item(self, item_id: str, now: datetime) -> None:
+        sobject = _item_sobject(item_id)
+        if sobject == "Case":
+            self.store.update("Case", item_id, {"Status": "Closed", "IsClosed": True})
+        elif sobject == "LiveChatTranscript":
+            self.store.update(
+                "LiveChatTranscript", item_id, {"Status": "Completed", "EndTime": sf_datetime(now)}
+            )
+
+    # -- routing ----------------------------------------------------------------------------
+
+    def _route(self) -> list[OmniEvent]:
+        """Offer queued work to eligible agents; returns the events of the assignments."""
+        pending = self.store.find(
+            "PendingServiceRouting",
+            '"IsPushed" = 0',
+            order='"RoutingPriority", "CreatedDate", "Id"',
+        )
+        if not pending:
+            return []
+        candidates = self._candidates()
+        if not candidates:
+            return []
+        declines: dict[str, set[str]] = {}
+        for item_id, uid in self.store.query("SELECT work_item_id, user_id FROM emu_decline"):
+            declines.setdefault(item_id, set()).add(uid)
+        events: list[OmniEvent] = []
+        for psr in pending:
+            weight = float(psr["CapacityWeight"])
+            excluded = declines.get(psr["WorkItemId"], set())
+            eligible = [
+                c
+                for c in candidates
+                if psr["ServiceChannelId"] in c.channels
+                and c.capacity - c.used >= weight
+                and c.user_id not in excluded
+            ]
+            if not eligible:
+                continue
+            chosen = min(eligible, key=lambda c: (c.used, c.last_assigned, c.user_id))
+            events += self._assign(psr, chosen)
+        return events
+
+    def _candidates(self) -> list[_Candidate]:
+        last = {
+            r[0]: r[1] or ""
+            for r in self.store.query(
+                'SELECT "UserId", MAX("AssignedDateTime") FROM "AgentWork" GROUP BY "UserId"'
+            )
+        }
+        out = []
+        for row in self.store.find("UserServicePresence", '"IsCurrentState" = 1'):
+            status = self.statuses.get(row["ServicePresenceStatusId"])
+            if status is None or not status.online:
+                continue
+            uid = row["UserId"]
+            out.append(
+                _Candidate(
+                    uid,
+                    {c.id for c in status.channels},
+                    self.capacity(uid),
+                    self.used(uid),
+                    last.get(uid, ""),
+                )
+            )
+        return out
+
+    def _assign(self, psr: dict[str, Any], agent: _Candidate) -> list[OmniEvent]:
+        now = self.store.now_text()
+        before = agent.used
+        work_id = self.store.insert(
+            "AgentWork",
+            {
+                "Name": f"AW-{self.store.next_serial('AgentWorkName'):08d}",
+                "OwnerId": agent.user_id,
+                "UserId": agent.user_id,
+                "WorkItemId": psr["WorkItemId"],
+                "ServiceChannelId": psr["ServiceChannelId"],
+                "PendingServiceRoutingId": psr["Id"],
+                "Status": "Assigned",
+                "CapacityWeight": psr["CapacityWeight"],
+                "RequestDateTime": psr["CreatedDate"],
+                "AssignedDateTime": now,
+                "RoutingType": psr["RoutingType"],
+            },
+        )
+        self.store.update("PendingServiceRouting", psr["Id"], {"IsPushed": True})
+        agent.used += float(psr["CapacityWeight"])
+        agent.last_assigned = now
+        return [
+            OmniEvent(
+                agent.user_id,
+                EV + "WorkAssigned",
+                {"workItemId": psr["WorkItemId"], "workId": work_id},
+            ),
+            OmniEvent(
+                agent.user_id,
+                EV + "WorkloadChanged",
+                {
+                    "configuredCapacity": agent.capacity,
+                    "previousWorkload": _num(before),
+                    "newWorkload": _num(agent.used),
+                },
+            ),
+        ]
+
+
+def _item_sobject(item_id: str) -> str:
+    for name in ("Case", "LiveChatTranscript", "Lead"):
+        if item_id.startswith(ids.PREFIXES[name]):
+            return name
+    raise OmniError(404, "NOT_FOUND", f"{item_id!r} is not a work item")

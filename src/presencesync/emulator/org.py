@@ -1,0 +1,41 @@
+"""The running emulated org: its store, Omni-Channel, console event hub and settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from presencesync.emulator.events import EventHub
+from presencesync.emulator.omni import Omni, OmniEvent
+from presencesync.emulator.store import Store
+
+DEFAULT_TOKEN_LIFETIME_S = 2 * 3600.0
+DEFAULT_DAILY_API_LIMIT = 15000
+API_VERSIONS = tuple(f"{v}.0" for v in range(31, 63))
+LATEST_API_VERSION = API_VERSIONS[-1]
+
+
+@dataclass
+class Org:
+    store: Store
+    omni: Omni
+    hub: EventHub
+    base_url: str | None = None
+    token_lifetime_s: float = DEFAULT_TOKEN_LIFETIME_S
+    bridge_url: str | None = None
+    bridge_server: str | None = None
+    login_audiences: tuple[str, ...] = field(
+        default=("https://login.salesforce.com", "https://test.salesforce.com")
+    )
+
+    @property
+    def org_id(self) -> str:
+        value = self.store.setting("org_id")
+        assert value is not None
+        return value
+
+    @property
+    def daily_api_limit(self) -> int:
+        return int(self.store.setting("daily_api_limit", str(DEFAULT_DAILY_API_LIMIT)) or 0)
+
+    def publish(self, events: list[OmniEvent]) -> None:
+        self.hub.publish(events)

@@ -1,0 +1,110 @@
+"""Run the emulator on a free loopback port in a background thread (for tests and demos).
+
+    with running_emulator() as url:          # "http://127.0.0.1:54321"
+        httpx.get(url + "/emulator/v1/users")
+
+    with running_emulator(tls=True, tls_dir=tmp) as url:   # "https://localhost:54322"
+        httpx.get(url + "/services/data/", verify=ssl_context(tmp))
+
+`start_emulator()` returns a handle (url, app, cert_path, stop()) for longer-lived use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+
+from presencesync.emulator.app import create_app
+from presencesync.emulator.tls import ensure_certificate
+
+
+@dataclass
+class RunningEmulator:
+    url: str
+    app: Starlette
+    cert_path: Path | None
+    _server: uvicorn.Server
+    _thread: threading.Thread
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self.app.state.org.store.close()
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return ssl_context(self.cert_path) if self.cert_path else None
+
+
+def ssl_context(cert_path: str | Path) -> ssl.SSLContext:
+    """A client context that trusts the emulator's self-signed certificate."""
+    path = Path(cert_path)
+    if path.is_dir():
+        path = path / "cert.pem"
+    return ssl.create_default_context(cafile=str(path))
+
+
+def start_emulator(
+    db: str = ":memory:",
+    *,
+    tls: bool = False,
+    tls_dir: str | Path | None = None,
+    **app_options: Any,
+) -> RunningEmulator:
+    """Start an emulator on 127.0.0.1:<free port>; returns once it accepts connections."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    cert_path: Path | None = None
+    options: dict[str, Any] = {}
+    if tls:
+        directory = Path(tls_dir) if tls_dir else Path(tempfile.mkdtemp(prefix="emulator-tls-"))
+        cert_path, key_path = ensure_certificate(directory)
+        options = {"ssl_certfile": str(cert_path), "ssl_keyfile": str(key_path)}
+        url = f"https://localhost:{port}"
+    else:
+        url = f"http://127.0.0.1:{port}"
+    app = create_app(db, base_url=url, **app_options)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="websockets", **options)
+    server = uvicorn.Server(config)
+
+    def run() -> None:
+        asyncio.run(server.serve(sockets=[sock]))
+
+    thread = threading.Thread(target=run, name=f"emulator-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("the emulator did not start")
+        time.sleep(0.01)
+    return RunningEmulator(url, app, cert_path, server, thread)
+
+
+@contextmanager
+def running_emulator(
+    db: str = ":memory:",
+    *,
+    tls: bool = False,
+    tls_dir: str | Path | None = None,
+    **app_options: Any,
+) -> Iterator[str]:
+    """The emulator's base URL while the block runs (see the module docstring)."""
+    handle = start_emulator(db, tls=tls, tls_dir=tls_dir, **app_options)
+    try:
+        yield handle.url
+    finally:
+        handle.stop()
