@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sf_testkit import KeyPair, generate_key_pair
+
+from .sf_testkit import KeyPair, generate_key_pair
 
 
 @pytest.fixture(scope="session")

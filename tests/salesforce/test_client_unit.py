@@ -10,15 +10,6 @@ from urllib.parse import parse_qs
 import httpx
 import jwt
 import pytest
-from sf_testkit import (
-    INSTANCE_URL,
-    LOGIN_URL,
-    FakeOrg,
-    KeyPair,
-    bearer,
-    invalid_session,
-    json_response,
-)
 
 from presencesync.salesforce import (
     ApiUsage,
@@ -34,6 +25,16 @@ from presencesync.salesforce import (
 )
 from presencesync.salesforce.auth import JWT_BEARER_GRANT
 from presencesync.salesforce.protocol import parse_limit_info
+
+from .sf_testkit import (
+    INSTANCE_URL,
+    LOGIN_URL,
+    FakeOrg,
+    KeyPair,
+    bearer,
+    invalid_session,
+    json_response,
+)
 
 USERNAME = "integration@example.test"
 

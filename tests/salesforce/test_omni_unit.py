@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from sf_testkit import FakeOrg, KeyPair, json_response
 
 from presencesync.salesforce import (
     OpenWork,
@@ -20,6 +19,8 @@ from presencesync.salesforce import (
     open_work,
 )
 from presencesync.salesforce.omni import IN_CHUNK_SIZE, soql_quote
+
+from .sf_testkit import FakeOrg, KeyPair, json_response
 
 
 def rec(sobject: str, **fields: object) -> dict:
