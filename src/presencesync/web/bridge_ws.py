@@ -1,0 +1,487 @@
+"""Server side of the console bridge: the WebSocket `/api/v1/bridge` (docs/bridge-protocol.md).
+
+The bridge (static/bridge.js in the agent's Salesforce console, or the Python console client)
+forwards Omni-Channel toolkit events here and runs our commands through the toolkit. One
+connection carries one agent, authenticated by the agent's API token. Per connection:
+
+1. `hello` (the toolkit's current status and open work) -> `SalesforceSnapshot(console_connected=
+   True)` is submitted before anything else from that console (rule 12), then `welcome`.
+2. `event` -> the matching domain event, submitted with `source_id = bridge:<session>:<seq>` so a
+   replayed event is applied once; answered by `event_ack`.
+3. `ack` of one of our commands -> `CommandResult`.
+4. On close -> `ConsoleDisconnected` (the engine starts the grace timer), unless a newer
+   connection of the same agent already took over.
+
+The engine is synchronous (it blocks until the unit of work is committed), so every engine call
+runs in a worker thread; the event loop only moves messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from presencesync.domain import (
+    Cause,
+    CommandResult,
+    ConsoleDisconnected,
+    DomainError,
+    Event,
+    OmniLoggedIn,
+    OmniLoggedOut,
+    OpenWork,
+    PresenceChanged,
+    SalesforceSnapshot,
+    StatusChangeReason,
+    WorkAccepted,
+    WorkAssigned,
+    WorkClosed,
+    WorkDeclined,
+)
+
+if TYPE_CHECKING:  # the engine is only called, never constructed, here
+    from presencesync.service import Engine, OutboxCommand
+
+log = logging.getLogger("presencesync.bridge")
+
+BRIDGE_PATH = "/api/v1/bridge"
+BRIDGE_JS_PATH = "/static/bridge.js"
+BRIDGE_JS_FILE = Path(__file__).parent / "static" / "bridge.js"
+SOURCE = "bridge"
+PROTOCOL_VERSION = 1
+
+# WebSocket close codes (4000-4999 are the application's own).
+CLOSE_PROTOCOL = 4400  # malformed or out-of-order message
+CLOSE_UNAUTHORIZED = 4401  # missing or unknown token: do not reconnect with it
+CLOSE_FORBIDDEN = 4403  # not an agent token, or the console belongs to another user
+CLOSE_NOT_FOUND = 4404  # the agent no longer exists
+CLOSE_REPLACED = 4409  # a newer console of the same agent took over: do not reconnect
+
+HELLO_TIMEOUT_S = 15.0
+
+EVENT_PREFIX = "lightning:omniChannel"
+
+# Work item key prefixes (the first 3 characters of a Salesforce id) -> service channel label.
+_ITEM_PREFIX_CHANNEL = {"500": "Case", "570": "Chat", "00Q": "Lead"}
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str, close_code: int = CLOSE_PROTOCOL) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.close_code = close_code
+
+
+def _same_id(a: str | None, b: str | None) -> bool:
+    """Salesforce ids come as 15 (case-sensitive) or 18 characters; compare the first 15."""
+    if not a or not b:
+        return False
+    return a[:15] == b[:15]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def channel_of(work_item_id: Any) -> str | None:
+    if isinstance(work_item_id, str):
+        return _ITEM_PREFIX_CHANNEL.get(work_item_id[:3])
+    return None
+
+
+@dataclass
+class _Connection:
+    websocket: WebSocket
+    account_id: str
+    agent_id: str
+    salesforce_user_id: str
+    session: str
+    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    snapshot_seq: int = 0
+    closed: bool = False
+
+    async def send(self, message: dict[str, Any]) -> bool:
+        if self.closed or self.websocket.client_state is not WebSocketState.CONNECTED:
+            return False
+        async with self.send_lock:
+            try:
+                await self.websocket.send_text(json.dumps(message))
+            except Exception:  # the peer vanished (reset, closed mid-send)
+                self.closed = True
+                return False
+        return True
+
+
+class BridgeHub:
+    """Who is connected: one live bridge per agent; delivers the outbox's commands to it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._live: dict[tuple[str, str], _Connection] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self.commands_sent = 0
+        self.events_received = 0
+
+    # --- public interface -----------------------------------------------------------------
+
+    def is_connected(self, account_id: str, agent_id: str) -> bool:
+        conn = self._live.get((account_id, agent_id))
+        return conn is not None and not conn.closed
+
+    async def deliver(self, command: OutboxCommand) -> bool:
+        """Hand one outbox command to the agent's live bridge; False when none is connected
+        (the dispatcher retries later; a reconnecting console reconciles first anyway)."""
+        conn = self._live.get((command.account_id, command.agent_id))
+        if conn is None or conn.closed:
+            return False
+        message = await asyncio.to_thread(self.command_message, command)
+        if message is None:
+            return True  # not a Salesforce command: nothing for the console to do
+        sent = await conn.send(message)
+        if sent:
+            self.commands_sent += 1
+        return sent
+
+    def command_message(self, command: OutboxCommand) -> dict[str, Any] | None:
+        payload = dict(command.payload)
+        kind = payload.get("kind")
+        if kind not in ("set_presence", "omni_login", "omni_logout"):
+            return None
+        presence = payload.get("presence_status")
+        status_id = None
+        if isinstance(presence, str):
+            status_id = self._status_ids(command.account_id).get(presence)
+        return {
+            "type": "command",
+            "command_id": command.command_id,
+            "kind": kind,
+            "presence_status": presence,
+            "status_id": status_id,
+        }
+
+    # --- helpers used by the endpoint -----------------------------------------------------
+
+    def _lock(self, key: tuple[str, str]) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    def _status_ids(self, account_id: str) -> dict[str, str]:
+        return {s.developer_name: s.id for s in self.engine.get_presence_statuses(account_id)}
+
+    def _status_names(self, account_id: str) -> list[tuple[str, str]]:
+        return [(s.id, s.developer_name) for s in self.engine.get_presence_statuses(account_id)]
+
+    def developer_name_for(self, account_id: str, status_id: str | None) -> str | None:
+        for sid, name in self._status_names(account_id):
+            if _same_id(sid, status_id):
+                return name
+        return None
+
+    async def _submit(
+        self, conn: _Connection, event: Event, source_id: str | None
+    ) -> Any:  # Applied
+        return await asyncio.to_thread(
+            self.engine.submit,
+            conn.account_id,
+            conn.agent_id,
+            event,
+            source=SOURCE,
+            source_id=source_id,
+        )
+
+    async def open(self, conn: _Connection, hello: dict[str, Any]) -> None:
+        """Rule 12: the console's view is applied before anything else it sends."""
+        key = (conn.account_id, conn.agent_id)
+        async with self._lock(key):
+            snapshot = snapshot_from_hello(hello, _now())
+            conn.snapshot_seq = snapshot.seq or 0
+            await self._submit(conn, snapshot, None)
+            old = self._live.get(key)
+            self._live[key] = conn
+        if old is not None and old is not conn:
+            old.closed = True
+            await _close(old.websocket, CLOSE_REPLACED, "a newer console took over")
+
+    async def close(self, conn: _Connection) -> None:
+        key = (conn.account_id, conn.agent_id)
+        async with self._lock(key):
+            conn.closed = True
+            if self._live.get(key) is not conn:
+                return  # replaced by a newer console: that one is the agent's console now
+            del self._live[key]
+            try:
+                await self._submit(conn, ConsoleDisconnected(at=_now()), None)
+            except DomainError as exc:  # e.g. the agent was deleted meanwhile
+                log.warning("bridge close of %s/%s: %s", conn.account_id, conn.agent_id, exc)
+
+    async def handle_event(self, conn: _Connection, message: dict[str, Any]) -> dict[str, Any]:
+        seq = message.get("seq")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+            raise ProtocolError("INVALID_EVENT", "event.seq must be a positive integer")
+        self.events_received += 1
+        ack: dict[str, Any] = {"type": "event_ack", "seq": seq}
+        if seq <= conn.snapshot_seq:
+            # Happened before the hello's reading of the toolkit: the snapshot covers it.
+            ack["outcome"] = "superseded"
+            return ack
+        event = await asyncio.to_thread(self.domain_event, conn.account_id, message, _now())
+        if event is None:
+            ack["outcome"] = "ignored"
+            return ack
+        try:
+            applied = await self._submit(conn, event, f"bridge:{conn.session}:{seq}")
+        except DomainError as exc:
+            ack["outcome"] = "rejected"
+            ack["error"] = {"code": exc.code, "message": exc.message}
+            return ack
+        ack["outcome"] = "duplicate" if applied.duplicate else str(applied.decision.outcome)
+        return ack
+
+    async def handle_ack(self, conn: _Connection, message: dict[str, Any]) -> None:
+        command_id = message.get("command_id")
+        if not isinstance(command_id, str) or not command_id:
+            raise ProtocolError("INVALID_ACK", "ack.command_id must be a string")
+        error = message.get("error")
+        result = CommandResult(
+            at=_now(),
+            command_id=command_id,
+            ok=bool(message.get("ok")),
+            error=None if error is None else str(error),
+        )
+        try:
+            await self._submit(conn, result, f"bridge:{conn.session}:ack:{command_id}")
+        except DomainError as exc:
+            log.warning("command result %s not applied: %s", command_id, exc)
+
+    def domain_event(self, account_id: str, message: dict[str, Any], at: datetime) -> Event | None:
+        """Map one toolkit event to the core's event (None: nothing the core cares about)."""
+        name = message.get("name")
+        params = message.get("params")
+        if not isinstance(name, str) or not isinstance(params, dict):
+            raise ProtocolError("INVALID_EVENT", "event.name and event.params are required")
+        seq = message["seq"]
+        command_id = message.get("command_id")
+        if not isinstance(command_id, str) or not command_id:
+            command_id = None
+        short = name.removeprefix("lightning:").removeprefix("omniChannel")
+        if short == "StatusChanged":
+            status = params.get("statusApiName") or self.developer_name_for(
+                account_id, params.get("statusId")
+            )
+            if not isinstance(status, str):
+                return None
+            return PresenceChanged(
+                at=at,
+                seq=seq,
+                presence_status=status,
+                reason=_reason(params.get("reason")),
+                command_id=command_id,
+            )
+        if short == "LoginSuccess":
+            # The real event carries only statusId; the bridge adds statusApiName when it knows.
+            status = self.developer_name_for(account_id, params.get("statusId")) or params.get(
+                "statusApiName"
+            )
+            if not isinstance(status, str):
+                return None  # the StatusChanged that follows a login names the status
+            return OmniLoggedIn(at=at, seq=seq, presence_status=status, command_id=command_id)
+        if short == "Logout":
+            return OmniLoggedOut(at=at, seq=seq, command_id=command_id)
+        work_id = params.get("workId")
+        if not isinstance(work_id, str) or not work_id:
+            return None  # WorkloadChanged and friends: nothing the core tracks
+        channel = params.get("channel") or channel_of(params.get("workItemId"))
+        if short == "WorkAssigned":
+            return WorkAssigned(at=at, seq=seq, work_id=work_id, channel=channel)
+        if short == "WorkAccepted":
+            return WorkAccepted(at=at, seq=seq, work_id=work_id, channel=channel)
+        if short == "WorkDeclined":
+            return WorkDeclined(at=at, seq=seq, work_id=work_id)
+        if short == "WorkClosed":
+            return WorkClosed(at=at, seq=seq, work_id=work_id)
+        return None
+
+
+def _reason(value: Any) -> StatusChangeReason:
+    try:
+        return StatusChangeReason(value)
+    except ValueError:
+        # An unknown reason is nobody's toolkit call of ours: treat it as the agent's own.
+        return StatusChangeReason.MANUAL
+
+
+def _open_work(raw: Any) -> tuple[OpenWork, ...]:
+    if not isinstance(raw, list):
+        raise ProtocolError("INVALID_HELLO", "hello.open_work must be a list")
+    items: list[OpenWork] = []
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("work_id"), str):
+            raise ProtocolError("INVALID_HELLO", "open_work entries need a work_id")
+        channel = entry.get("channel") or channel_of(entry.get("work_item_id"))
+        items.append(OpenWork(entry["work_id"], bool(entry.get("accepted")), channel))
+    return tuple(items)
+
+
+def snapshot_from_hello(hello: dict[str, Any], at: datetime) -> SalesforceSnapshot:
+    presence = hello.get("presence_status")
+    if presence is not None and not isinstance(presence, str):
+        raise ProtocolError("INVALID_HELLO", "hello.presence_status must be a string or null")
+    seq = hello.get("seq", 0)
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise ProtocolError("INVALID_HELLO", "hello.seq must be a non-negative integer")
+    return SalesforceSnapshot(
+        at=at,
+        seq=seq,
+        presence_status=presence or None,
+        open_work=_open_work(hello.get("open_work", [])),
+        console_connected=True,
+        cause=Cause.RECONCILE,
+    )
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):  # already closed
+        await websocket.close(code=code, reason=reason)
+
+
+async def _receive(websocket: WebSocket, timeout: float | None = None) -> dict[str, Any]:
+    text = await asyncio.wait_for(websocket.receive_text(), timeout)
+    try:
+        message = json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError("INVALID_MESSAGE", "messages must be JSON objects") from exc
+    if not isinstance(message, dict):
+        raise ProtocolError("INVALID_MESSAGE", "messages must be JSON objects")
+    return message
+
+
+def bridge_endpoint(engine: Engine, hub: BridgeHub) -> Callable[[WebSocket], Any]:
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        conn: _Connection | None = None
+        try:
+            hello = await _receive(websocket, HELLO_TIMEOUT_S)
+            if hello.get("type") != "hello":
+                raise ProtocolError("HELLO_FIRST", "the first message must be a hello")
+            token = websocket.query_params.get("token") or hello.get("token")
+            principal = (
+                await asyncio.to_thread(engine.resolve_token, token)
+                if isinstance(token, str) and token
+                else None
+            )
+            if principal is None:
+                raise ProtocolError("UNAUTHORIZED", "a valid agent token is required", 4401)
+            if principal.role != "agent" or not principal.agent_id:
+                raise ProtocolError("FORBIDDEN", "the bridge needs an agent's token", 4403)
+            try:
+                agent = await asyncio.to_thread(
+                    engine.get_agent, principal.account_id, principal.agent_id
+                )
+            except DomainError as exc:
+                raise ProtocolError(exc.code, exc.message, CLOSE_NOT_FOUND) from exc
+            user = hello.get("salesforce_user_id")
+            if user and not _same_id(str(user), agent.salesforce_user_id):
+                raise ProtocolError(
+                    "WRONG_USER",
+                    f"this console is Salesforce user {user}; the token's agent is linked to "
+                    f"{agent.salesforce_user_id}",
+                    CLOSE_FORBIDDEN,
+                )
+            session = hello.get("session")
+            if not isinstance(session, str) or not 1 <= len(session) <= 100:
+                raise ProtocolError("INVALID_HELLO", "hello.session must be a short string")
+            conn = _Connection(
+                websocket,
+                principal.account_id,
+                principal.agent_id,
+                agent.salesforce_user_id,
+                session,
+            )
+            await hub.open(conn, hello)
+            statuses = await asyncio.to_thread(engine.get_presence_statuses, conn.account_id)
+            await conn.send(
+                {
+                    "type": "welcome",
+                    "protocol": PROTOCOL_VERSION,
+                    "agent_id": conn.agent_id,
+                    "salesforce_user_id": conn.salesforce_user_id,
+                    "session": session,
+                    "snapshot_seq": conn.snapshot_seq,
+                    "presence_statuses": [
+                        {"id": s.id, "developer_name": s.developer_name, "label": s.label}
+                        for s in statuses
+                    ],
+                }
+            )
+            log.info("bridge connected: %s/%s session %s", conn.account_id, conn.agent_id, session)
+            while True:
+                message = await _receive(websocket)
+                kind = message.get("type")
+                if kind == "event":
+                    await conn.send(await hub.handle_event(conn, message))
+                elif kind == "ack":
+                    await hub.handle_ack(conn, message)
+                elif kind == "ping":
+                    await conn.send({"type": "pong"})
+                else:
+                    raise ProtocolError("UNKNOWN_MESSAGE", f"unknown message type {kind!r}")
+        except ProtocolError as exc:
+            if websocket.client_state is WebSocketState.CONNECTED:
+                with contextlib.suppress(Exception):
+                    await websocket.send_text(
+                        json.dumps({"type": "error", "code": exc.code, "message": exc.message})
+                    )
+            await _close(websocket, exc.close_code, exc.code)
+        except (WebSocketDisconnect, TimeoutError):
+            pass
+        except Exception:  # never let one console take the server down; it will reconnect
+            log.exception("bridge connection failed")
+            await _close(websocket, 1011, "internal error")
+        finally:
+            if conn is not None:
+                await hub.close(conn)
+                log.info("bridge closed: %s/%s", conn.account_id, conn.agent_id)
+
+    return endpoint
+
+
+async def bridge_js(request: Request) -> Response:
+    # Served with no caching so that consoles pick up a new bridge on their next reload.
+    return FileResponse(
+        BRIDGE_JS_FILE,
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"},
+    )
+
+
+def install(app: FastAPI, engine: Engine, hub: BridgeHub) -> None:
+    """Add the bridge WebSocket and /static/bridge.js (ahead of any /static mount)."""
+    app.router.routes.insert(0, WebSocketRoute(BRIDGE_PATH, bridge_endpoint(engine, hub)))
+    app.router.routes.insert(0, Route(BRIDGE_JS_PATH, bridge_js, methods=["GET", "HEAD"]))
+    app.state.bridge_hub = hub
+
+
+__all__ = [
+    "BRIDGE_PATH",
+    "BridgeHub",
+    "bridge_endpoint",
+    "channel_of",
+    "install",
+    "snapshot_from_hello",
+]
