@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from presencesync.emulator.events import Subscription
 from presencesync.emulator.httputil import base_url_of
 from presencesync.emulator.omni import REASON_TOOLKIT, Omni, OmniError, OmniEvent
 from presencesync.emulator.org import Org
@@ -132,54 +133,54 @@ async def console_socket(websocket: WebSocket) -> None:
         return
     uid = user["Id"]
     # Subscribe and read the state with no await in between, so no event is missed or doubled.
-    queue = org.hub.subscribe(uid)
-    queue.put_nowait(hello(org.omni, uid))
-    sender = asyncio.create_task(_send_loop(websocket, queue))
+    sub = org.hub.subscribe(uid)
+    sub.put(hello(org.omni, uid))
+    sender = asyncio.create_task(_send_loop(websocket, sub))
     try:
         while True:
             try:
                 message = await websocket.receive_json()
             except (ValueError, KeyError):
-                queue.put_nowait(_error(None, "INVALID_MESSAGE", "messages must be JSON objects"))
+                sub.put(_error(None, "INVALID_MESSAGE", "messages must be JSON"))
                 continue
-            _handle_call(org, uid, message, queue)
+            _handle_call(org, uid, message, sub)
     except WebSocketDisconnect:
         pass
     finally:
-        org.hub.unsubscribe(uid, queue)
+        org.hub.unsubscribe(sub)
         sender.cancel()
 
 
-def _handle_call(org: Org, uid: str, message: Any, queue: asyncio.Queue[dict[str, Any]]) -> None:
+def _handle_call(org: Org, uid: str, message: Any, sub: Subscription) -> None:
     if not isinstance(message, dict) or message.get("type") != "call":
-        queue.put_nowait(_error(None, "INVALID_MESSAGE", "expected {'type': 'call', ...}"))
+        sub.put(_error(None, "INVALID_MESSAGE", "expected {'type': 'call', ...}"))
         return
     call_id = message.get("id")
     params = message.get("params") or {}
     method = message.get("method")
     if not isinstance(params, dict) or not isinstance(method, str):
-        queue.put_nowait(_error(call_id, "INVALID_MESSAGE", "method must be a string"))
+        sub.put(_error(call_id, "INVALID_MESSAGE", "method must be a string"))
         return
     try:
         result, events = call_toolkit(org.omni, uid, method, params)
     except ToolkitError as exc:
-        queue.put_nowait(_error(call_id, exc.code, exc.message))
+        sub.put(_error(call_id, exc.code, exc.message))
         return
     except OmniError as exc:
-        queue.put_nowait(_error(call_id, exc.code, exc.message))
+        sub.put(_error(call_id, exc.code, exc.message))
         return
     org.publish(events)
-    queue.put_nowait({"type": "result", "id": call_id, "result": result})
+    sub.put({"type": "result", "id": call_id, "result": result})
 
 
 def _error(call_id: Any, code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "id": call_id, "error": {"message": message, "errorCode": code}}
 
 
-async def _send_loop(websocket: WebSocket, queue: asyncio.Queue[dict[str, Any]]) -> None:
+async def _send_loop(websocket: WebSocket, sub: Subscription) -> None:
     try:
         while True:
-            await websocket.send_json(await queue.get())
+            await websocket.send_json(await sub.get())
     except (WebSocketDisconnect, RuntimeError):
         return
     except Exception:  # the socket went away under us (e.g. connection reset)

@@ -14,7 +14,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from presencesync.emulator.httputil import error_response, json_body, org_of, string_field
+from presencesync.emulator import ids
+from presencesync.emulator.httputil import (
+    base_url_of,
+    error_response,
+    json_body,
+    org_of,
+    string_field,
+)
 from presencesync.emulator.omni import REASON_MANUAL, REASONS, OmniError
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -109,15 +116,16 @@ async def create_work(request: Request) -> Response:
 
 
 async def get_work(request: Request) -> Response:
+    """An AgentWork by its id, or a work item's routing state by the Case/Chat/Lead id."""
     omni = org_of(request).omni
     ref = request.path_params["work_id"]
-    try:
-        work = omni.resolve_work(ref)
-    except OmniError as exc:
-        if exc.code != "NOT_ASSIGNED":
-            raise
-        return JSONResponse(omni.describe_item(ref))
-    return JSONResponse(omni.describe_work(work))
+    rid = ids.normalize(ref) if ids.is_valid_id(ref) else ref
+    work = org_of(request).store.get("AgentWork", rid)
+    if work is not None:
+        return JSONResponse(omni.describe_work(work))
+    if omni.work_item_known(rid):
+        return JSONResponse(omni.describe_item(rid))
+    raise OmniError(404, "NOT_FOUND", f"no work {ref!r}")
 
 
 async def work_action(request: Request) -> Response:
@@ -209,8 +217,6 @@ async def put_limits(request: Request) -> Response:
 
 
 async def org_info(request: Request) -> Response:
-    from presencesync.emulator.httputil import base_url_of
-
     org = org_of(request)
     return JSONResponse(
         {

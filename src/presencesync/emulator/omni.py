@@ -269,7 +269,7 @@ class Omni:
         with self.store.tx():
             if self.current_presence(uid) is not None:
                 return self.set_status(uid, status, reason)
-            self._open_presence(uid, status)
+            self._open_presence(uid, status, self.store.now())
             events = [
                 OmniEvent(uid, EV + "LoginSuccess", {"userId": uid, "statusId": status.id}),
                 self._status_event(uid, status, REASON_LOGIN),
@@ -288,8 +288,9 @@ class Omni:
                 return self.login(uid, status, reason)
             if current["ServicePresenceStatusId"] == status.id:
                 return []
-            self._close_presence(current)
-            self._open_presence(uid, status)
+            now = self.store.now()
+            self._close_presence(current, now)
+            self._open_presence(uid, status, now)
             events = [self._status_event(uid, status, reason)]
             events += self._route()
         return events
@@ -307,7 +308,7 @@ class Omni:
             ):
                 self.store.update("AgentWork", work["Id"], {"Status": "Unavailable"})
                 self._requeue(work, now)
-            self._close_presence(current)
+            self._close_presence(current, self.store.now())
             events: list[OmniEvent] = []
             if self.used(uid) != before:
                 events.append(self._workload_event(uid, before))
@@ -315,8 +316,8 @@ class Omni:
             events += self._route()
         return events
 
-    def _open_presence(self, user_id: str, status: PresenceStatus) -> None:
-        now = self.store.now_text()
+    def _open_presence(self, user_id: str, status: PresenceStatus, at: datetime) -> None:
+        now = sf_datetime(at)
         self.store.insert(
             "UserServicePresence",
             {
@@ -327,12 +328,12 @@ class Omni:
                 "IsCurrentState": True,
                 "IsAway": not status.online,
                 "StatusStartDate": now,
+                "CreatedDate": now,
                 "ConfiguredCapacity": self.capacity(user_id),
             },
         )
 
-    def _close_presence(self, row: dict[str, Any]) -> None:
-        end = self.store.now()
+    def _close_presence(self, row: dict[str, Any], end: datetime) -> None:
         start = parse_sf_datetime(row["StatusStartDate"])
         self.store.update(
             "UserServicePresence",
@@ -462,18 +463,27 @@ class Omni:
         row = self.store.get("Lead", item_id)
         return row["Description"] if row else None
 
+    def work_item_known(self, item_id: str) -> bool:
+        """Whether Omni has ever routed this Case/Chat/Lead id."""
+        return bool(
+            self.store.query('SELECT 1 FROM "AgentWork" WHERE "WorkItemId" = ?', (item_id,))
+            or self.store.query(
+                'SELECT 1 FROM "PendingServiceRouting" WHERE "WorkItemId" = ?', (item_id,)
+            )
+        )
+
     def resolve_work(self, ref: str, user_id: str | None = None) -> dict[str, Any]:
         """An AgentWork by its id, or the current AgentWork of a work item (Case/Chat/Lead) id."""
         rid = ids.normalize(ref) if ids.is_valid_id(ref) else ref
         work = self.store.get("AgentWork", rid)
         if work is None:
+            if not self.work_item_known(rid):
+                raise OmniError(404, "NOT_FOUND", f"no work {ref!r}")
+            if self.describe_item(rid)["status"] == "Queued":
+                raise OmniError(409, "NOT_ASSIGNED", f"work item {ref} is queued, not assigned")
             works = self.store.find(
                 "AgentWork", '"WorkItemId" = ?', (rid,), order='"CreatedDate" DESC, "Id" DESC'
             )
-            if not works:
-                if self.store.find("PendingServiceRouting", '"WorkItemId" = ?', (rid,)):
-                    raise OmniError(409, "NOT_ASSIGNED", f"work item {ref} is queued, not assigned")
-                raise OmniError(404, "NOT_FOUND", f"no work {ref!r}")
             work = works[0]
         if user_id is not None and work["UserId"] != user_id:
             raise OmniError(404, "NOT_FOUND", f"no work {ref!r} for this user")
