@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 import re
+import ssl
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
@@ -128,6 +129,15 @@ def error_of(response: httpx.Response) -> tuple[str, str]:
     return f"HTTP_{response.status_code}", response.text[:200]
 
 
+def _untrusted_certificate(error: httpx.TransportError) -> bool:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(error)
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("Retry-After")
     if value is None:
@@ -175,6 +185,9 @@ class SalesforceSession:
             retry_after: float | None = None
             if isinstance(result, httpx.TransportError):
                 last_error = f"{type(result).__name__}: {result}"
+                if _untrusted_certificate(result):
+                    # Waiting does not make a certificate trusted: fail now.
+                    raise SalesforceUnavailable(attempt, last_error)
             elif result.status_code in RETRYABLE_STATUS:
                 code, message = error_of(result)
                 last_error = f"HTTP {result.status_code} {code} {message}".rstrip()
