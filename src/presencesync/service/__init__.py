@@ -1,0 +1,47 @@
+"""The service layer: the durable engine over the store (see DESIGN.md section 4).
+
+`open_engine(url)` migrates the store and returns an `Engine`: accounts, configuration, agents,
+`submit` (the only way an agent changes), the outbox and its dispatcher, durable timers, the
+router (`engine.router`) and reconciliation.
+"""
+
+from presencesync.service.codec import InvalidEvent, event_from_json, event_to_json
+from presencesync.service.engine import Engine, hash_token, open_engine
+from presencesync.service.errors import Conflict, NotFound
+from presencesync.service.model import (
+    Account,
+    AgentRecord,
+    Applied,
+    ConfigVersion,
+    Interaction,
+    OutboxCommand,
+    Principal,
+    SalesforceConnection,
+    SalesforceView,
+)
+from presencesync.service.outbox import OutboxDispatcher
+from presencesync.service.router import Router
+from presencesync.service.timers import TimerRunner
+
+__all__ = [
+    "Account",
+    "AgentRecord",
+    "Applied",
+    "ConfigVersion",
+    "Conflict",
+    "Engine",
+    "Interaction",
+    "InvalidEvent",
+    "NotFound",
+    "OutboxCommand",
+    "OutboxDispatcher",
+    "Principal",
+    "Router",
+    "SalesforceConnection",
+    "SalesforceView",
+    "TimerRunner",
+    "event_from_json",
+    "event_to_json",
+    "hash_token",
+    "open_engine",
+]

@@ -1,0 +1,693 @@
+"""The engine: the service layer's single entry point (accounts, configuration, agents, events,
+outbox, timers, router, reconciliation) over the store."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from presencesync.domain import (
+    DomainError,
+    Event,
+    InvalidConfig,
+    OpenWork,
+    PresenceStatus,
+    SalesforceSnapshot,
+    StateCatalog,
+    SyncSettings,
+    Transition,
+    validate_config,
+)
+from presencesync.domain.events import Cause, Side
+from presencesync.service import outbox as outbox_ops
+from presencesync.service import repository as repo
+from presencesync.service.codec import InvalidEvent, event_from_json
+from presencesync.service.errors import Conflict
+from presencesync.service.model import (
+    ROLES,
+    Account,
+    AgentRecord,
+    Applied,
+    ConfigVersion,
+    OutboxCommand,
+    Principal,
+    SalesforceConnection,
+    SalesforceView,
+    as_utc,
+    utcnow,
+)
+from presencesync.service.router import Router
+from presencesync.service.uow import Hook, Item, Result, apply_batch
+from presencesync.service.writer import WriterPool
+from presencesync.store import WRITE, create_db_engine, is_postgres, upgrade
+from presencesync.store import tables as t
+
+log = logging.getLogger(__name__)
+
+Subscriber = Callable[[str, str, Applied], None]
+RETRIES = 6
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _text(value: object, field: str, *, max_len: int, code: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise DomainError(code, f"{field} must be a non-empty string", {"field": field})
+    if len(value) > max_len:
+        raise DomainError(code, f"{field} is longer than {max_len} characters", {"field": field})
+    return value
+
+
+class _Undo(Exception):
+    """Roll back a transaction whose only event was refused by its hook."""
+
+    def __init__(self, error: DomainError) -> None:
+        self.error = error
+
+
+class Engine:
+    def __init__(self, database_url: str, *, group_commit: bool = True) -> None:
+        self.database_url = database_url
+        self.db = create_db_engine(database_url)
+        self.postgres = is_postgres(self.db)
+        self._subscribers: list[Subscriber] = []
+        self._wakers: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+        self._writers: WriterPool | None = None
+        if group_commit:
+            # SQLite has one writer anyway; PostgreSQL row locks let a few run side by side.
+            self._writers = WriterPool(self._process, 2 if self.postgres else 1)
+        self.router = Router(self)
+
+    def close(self) -> None:
+        if self._writers is not None:
+            self._writers.close()
+            self._writers = None
+        self.db.dispose()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- transactions ------------------------------------------------------------------------
+
+    def _write(self) -> Any:
+        """A write transaction (BEGIN IMMEDIATE on SQLite)."""
+        return self.db.connect().execution_options(**WRITE)
+
+    def _read(self) -> Connection:
+        return self.db.connect()
+
+    # --- accounts and tokens -----------------------------------------------------------------
+
+    def create_account(self, name: str, *, omni_feature: bool = True) -> str:
+        name = _text(name, "name", max_len=200, code="INVALID_ACCOUNT")
+        account_id = str(uuid.uuid4())
+        with self._write() as conn, conn.begin():
+            conn.execute(
+                sa.insert(t.accounts).values(
+                    id=account_id, name=name, omni_feature=bool(omni_feature), created_at=utcnow()
+                )
+            )
+        return account_id
+
+    def get_account(self, account_id: str) -> Account:
+        with self._read() as conn:
+            return repo.require_account(conn, account_id)
+
+    def set_omni_feature(self, account_id: str, enabled: bool) -> None:
+        with self._write() as conn, conn.begin():
+            repo.require_account(conn, account_id)
+            conn.execute(
+                sa.update(t.accounts)
+                .where(t.accounts.c.id == account_id)
+                .values(omni_feature=bool(enabled))
+            )
+
+    def create_token(
+        self, account_id: str, role: str, agent_id: str | None = None, label: str = ""
+    ) -> str:
+        if role not in ROLES:
+            raise DomainError("INVALID_ROLE", f"role must be one of {', '.join(ROLES)}")
+        if role == "agent" and agent_id is None:
+            raise DomainError("INVALID_ROLE", "an agent token needs the agent_id it acts for")
+        token = "ps_" + secrets.token_urlsafe(32)
+        with self._write() as conn, conn.begin():
+            repo.require_account(conn, account_id)
+            if agent_id is not None:
+                repo.get_agent_row(conn, account_id, agent_id)
+            conn.execute(
+                sa.insert(t.api_tokens).values(
+                    token_hash=hash_token(token),
+                    account_id=account_id,
+                    role=role,
+                    agent_id=agent_id,
+                    label=label,
+                    created_at=utcnow(),
+                )
+            )
+        return token
+
+    def resolve_token(self, token: str) -> Principal | None:
+        if not isinstance(token, str) or not token:
+            return None
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(t.api_tokens).where(t.api_tokens.c.token_hash == hash_token(token))
+            ).first()
+        return None if row is None else Principal(row.account_id, row.role, row.agent_id)
+
+    # --- account configuration ---------------------------------------------------------------
+
+    def get_catalog(self, account_id: str) -> StateCatalog:
+        with self._read() as conn:
+            repo.require_account(conn, account_id)
+            return repo.load_catalog(conn, account_id)
+
+    def set_minor_states(
+        self, account_id: str, raw: Mapping[str, list[str]], actor: str
+    ) -> StateCatalog:
+        if not isinstance(raw, Mapping):
+            raise DomainError("INVALID_STATE", "minor_states must be an object of lists")
+        catalog = StateCatalog.from_minor_states(raw)  # raises InvalidState with every problem
+        with self._write() as conn, conn.begin():
+            repo.require_account(conn, account_id, lock=True)
+            version = self._next_version(conn, t.state_catalogs, account_id)
+            conn.execute(
+                sa.insert(t.state_catalogs).values(
+                    account_id=account_id,
+                    version=version,
+                    minor_states=catalog.to_api(),
+                    saved_by=actor,
+                    saved_at=utcnow(),
+                )
+            )
+        return catalog
+
+    def get_settings(self, account_id: str) -> SyncSettings:
+        with self._read() as conn:
+            repo.require_account(conn, account_id)
+            return repo.load_settings(conn, account_id)
+
+    def save_settings(self, account_id: str, raw: Mapping[str, Any], actor: str) -> SyncSettings:
+        with self._write() as conn, conn.begin():
+            repo.require_account(conn, account_id, lock=True)
+            settings = SyncSettings.from_api(raw, repo.load_settings(conn, account_id))
+            values = {"settings": settings.to_api(), "saved_by": actor, "saved_at": utcnow()}
+            updated = conn.execute(
+                sa.update(t.account_settings)
+                .where(t.account_settings.c.account_id == account_id)
+                .values(**values)
+            )
+            if updated.rowcount == 0:
+                conn.execute(sa.insert(t.account_settings).values(account_id=account_id, **values))
+        return settings
+
+    def save_presence_statuses(
+        self, account_id: str, statuses: list[PresenceStatus], actor: str
+    ) -> None:
+        values = {
+            "statuses": [s.to_api() for s in statuses],
+            "fetched_by": actor,
+            "fetched_at": utcnow(),
+        }
+        with self._write() as conn, conn.begin():
+            repo.require_account(conn, account_id, lock=True)
+            updated = conn.execute(
+                sa.update(t.presence_statuses)
+                .where(t.presence_statuses.c.account_id == account_id)
+                .values(**values)
+            )
+            if updated.rowcount == 0:
+                conn.execute(sa.insert(t.presence_statuses).values(account_id=account_id, **values))
+
+    def get_presence_statuses(self, account_id: str) -> list[PresenceStatus]:
+        with self._read() as conn:
+            repo.require_account(conn, account_id)
+            return repo.load_presence_statuses(conn, account_id)
+
+    def get_omni_config(self, account_id: str) -> ConfigVersion | None:
+        with self._read() as conn:
+            repo.require_account(conn, account_id)
+            return repo.load_config_version(conn, account_id)
+
+    def save_omni_config(
+        self, account_id: str, raw: Mapping[str, Any], actor: str
+    ) -> ConfigVersion:
+        if not isinstance(raw, Mapping):
+            raise DomainError("INVALID_CONFIG", "the configuration must be a JSON object")
+        with self._write() as conn, conn.begin():
+            repo.require_account(conn, account_id, lock=True)
+            result = validate_config(
+                raw,
+                repo.load_catalog(conn, account_id),
+                repo.load_presence_statuses(conn, account_id),
+            )
+            if result.config is None:
+                raise InvalidConfig(result.problems)
+            version = self._next_version(conn, t.omni_config_versions, account_id)
+            saved_at = utcnow()
+            conn.execute(
+                sa.insert(t.omni_config_versions).values(
+                    account_id=account_id,
+                    version=version,
+                    config=repo.config_to_json(result.config),
+                    warnings=[w.to_api() for w in result.warnings],
+                    saved_by=actor,
+                    saved_at=saved_at,
+                )
+            )
+        return ConfigVersion(version, result.config, result.warnings, actor, saved_at)
+
+    @staticmethod
+    def _next_version(conn: Connection, table: sa.Table, account_id: str) -> int:
+        current = conn.execute(
+            sa.select(sa.func.max(table.c.version)).where(table.c.account_id == account_id)
+        ).scalar()
+        return int(current or 0) + 1
+
+    def set_salesforce_connection(self, account_id: str, conn_info: SalesforceConnection) -> None:
+        values = {
+            "login_url": conn_info.login_url,
+            "client_id": conn_info.client_id,
+            "username": conn_info.username,
+            "client_secret": conn_info.client_secret,
+            "private_key_pem": conn_info.private_key_pem,
+            "verify": conn_info.verify,
+            "updated_at": utcnow(),
+        }
+        with self._write() as conn, conn.begin():
+            repo.require_account(conn, account_id, lock=True)
+            updated = conn.execute(
+                sa.update(t.salesforce_connections)
+                .where(t.salesforce_connections.c.account_id == account_id)
+                .values(**values)
+            )
+            if updated.rowcount == 0:
+                conn.execute(
+                    sa.insert(t.salesforce_connections).values(account_id=account_id, **values)
+                )
+
+    def get_salesforce_connection(self, account_id: str) -> SalesforceConnection | None:
+        with self._read() as conn:
+            repo.require_account(conn, account_id)
+            row = conn.execute(
+                sa.select(t.salesforce_connections).where(
+                    t.salesforce_connections.c.account_id == account_id
+                )
+            ).first()
+        if row is None:
+            return None
+        return SalesforceConnection(
+            row.login_url,
+            row.client_id,
+            row.username,
+            row.client_secret,
+            row.private_key_pem,
+            row.verify,
+        )
+
+    # --- agents --------------------------------------------------------------------------------
+
+    def create_agent(
+        self, account_id: str, agent_id: str, name: str, salesforce_user_id: str | None
+    ) -> AgentRecord:
+        from presencesync.domain import new_agent
+
+        agent_id = _text(agent_id, "agent_id", max_len=100, code="INVALID_AGENT")
+        name = _text(name, "name", max_len=200, code="INVALID_AGENT")
+        if salesforce_user_id is not None:
+            salesforce_user_id = _text(
+                salesforce_user_id, "salesforce_user_id", max_len=18, code="INVALID_AGENT"
+            )
+        snapshot = new_agent(agent_id)
+        try:
+            with self._write() as conn, conn.begin():
+                repo.require_account(conn, account_id)
+                exists = conn.execute(
+                    sa.select(t.agents.c.agent_id).where(
+                        t.agents.c.account_id == account_id, t.agents.c.agent_id == agent_id
+                    )
+                ).first()
+                if exists is not None:
+                    raise Conflict("AGENT_EXISTS", f"agent {agent_id!r} exists already")
+                if salesforce_user_id is not None:
+                    linked = conn.execute(
+                        sa.select(t.agents.c.agent_id).where(
+                            t.agents.c.account_id == account_id,
+                            t.agents.c.salesforce_user_id == salesforce_user_id,
+                        )
+                    ).first()
+                    if linked is not None:
+                        raise Conflict(
+                            "SALESFORCE_USER_LINKED",
+                            f"Salesforce user {salesforce_user_id} is linked to agent "
+                            f"{linked.agent_id!r} already",
+                        )
+                conn.execute(
+                    sa.insert(t.agents).values(
+                        account_id=account_id,
+                        agent_id=agent_id,
+                        name=name,
+                        salesforce_user_id=salesforce_user_id,
+                        snapshot=snapshot.to_json(),
+                        version=0,
+                        updated_at=utcnow(),
+                        routable=False,
+                        state_since=None,
+                    )
+                )
+        except IntegrityError:  # a concurrent create of the same id won the race
+            raise Conflict("AGENT_EXISTS", f"agent {agent_id!r} exists already") from None
+        return AgentRecord(agent_id, name, salesforce_user_id, snapshot)
+
+    def get_agent(self, account_id: str, agent_id: str) -> AgentRecord:
+        with self._read() as conn:
+            return repo.agent_record(repo.get_agent_row(conn, account_id, agent_id))
+
+    def list_agents(
+        self, account_id: str, limit: int = 50, after: str | None = None
+    ) -> list[AgentRecord]:
+        query = (
+            sa.select(t.agents)
+            .where(t.agents.c.account_id == account_id)
+            .order_by(t.agents.c.agent_id)
+            .limit(max(1, min(int(limit), 1000)))
+        )
+        if after is not None:
+            query = query.where(t.agents.c.agent_id > after)
+        with self._read() as conn:
+            repo.require_account(conn, account_id)
+            return [repo.agent_record(row) for row in conn.execute(query)]
+
+    def find_agent_by_salesforce_user(
+        self, account_id: str, salesforce_user_id: str
+    ) -> AgentRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                sa.select(t.agents).where(
+                    t.agents.c.account_id == account_id,
+                    t.agents.c.salesforce_user_id == salesforce_user_id,
+                )
+            ).first()
+        return None if row is None else repo.agent_record(row)
+
+    def history(
+        self, account_id: str, agent_id: str, limit: int = 100, before: int | None = None
+    ) -> list[Transition]:
+        h = t.history
+        query = (
+            sa.select(h)
+            .where(h.c.account_id == account_id, h.c.agent_id == agent_id)
+            .order_by(h.c.seq.desc())
+            .limit(max(1, min(int(limit), 1000)))
+        )
+        if before is not None:
+            query = query.where(h.c.seq < int(before))
+        with self._read() as conn:
+            repo.get_agent_row(conn, account_id, agent_id)
+            rows = conn.execute(query).all()
+        return [
+            Transition(
+                seq=row.seq,
+                at=as_utc(row.at),  # type: ignore[arg-type]
+                side=Side(row.side),
+                from_=row.from_state,
+                to=row.to_state,
+                cause=Cause(row.cause),
+                rule=row.rule,
+                caused_by_seq=row.caused_by_seq,
+                latency_ms=row.latency_ms,
+            )
+            for row in rows
+        ]
+
+    # --- events --------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        account_id: str,
+        agent_id: str,
+        event: Event,
+        *,
+        source: str,
+        source_id: str | None = None,
+    ) -> Applied:
+        """Apply one event durably; returns once its transaction has committed."""
+        result = self._submit(Item(account_id, agent_id, _check_event(event), source, source_id))
+        if result.became_routable:
+            self._drain_quietly(account_id)
+        return result.applied
+
+    def submit_json(
+        self,
+        account_id: str,
+        agent_id: str,
+        data: Mapping[str, Any],
+        *,
+        source: str,
+        source_id: str | None = None,
+    ) -> Applied:
+        """`submit` for an event in its JSON form (see `codec`); malformed -> INVALID_EVENT."""
+        return self.submit(
+            account_id, agent_id, event_from_json(data), source=source, source_id=source_id
+        )
+
+    def _submit_hooked(self, account_id: str, agent_id: str, event: Event, hook: Hook) -> Result:
+        return self._submit(Item(account_id, agent_id, event, "router", None, hook=hook))
+
+    def _submit(self, item: Item) -> Result:
+        _check_source(item.source, item.source_id)
+        if self._writers is not None:
+            self._writers.put(item)
+        else:
+            self._process([item])
+        return item.future.result()
+
+    def _drain_quietly(self, account_id: str) -> None:
+        try:
+            self.router.drain(account_id)
+        except Exception:
+            log.exception("routing queued interactions of %s failed", account_id)
+
+    def _process(self, items: list[Item]) -> None:
+        """Apply `items` in one transaction, retrying on lock contention; a batch that fails
+        as a whole is split, so that one bad event cannot sink the others."""
+        attempt = 0
+        while True:
+            try:
+                with self._write() as conn, conn.begin():
+                    results = apply_batch(conn, items)
+                    if items[0].hook is not None and isinstance(results[0], DomainError):
+                        raise _Undo(results[0])
+                break
+            except _Undo as undo:
+                results = [undo.error]
+                break
+            except Exception as error:
+                if len(items) > 1:
+                    for item in items:
+                        self._process([item])
+                    return
+                transient = isinstance(error, DBAPIError) and (
+                    isinstance(error, IntegrityError) or _is_transient(error)
+                )
+                if transient and attempt < RETRIES:
+                    attempt += 1
+                    time.sleep(0.005 * 2**attempt)
+                    continue
+                log.exception("event could not be applied")
+                items[0].future.set_exception(error)
+                return
+        self._after_commit(items, results)
+
+    def _after_commit(self, items: list[Item], results: list[Result | DomainError]) -> None:
+        wake = False
+        for item, result in zip(items, results, strict=True):
+            if isinstance(result, Result) and not result.applied.duplicate:
+                wake = wake or result.has_salesforce_commands
+                for subscriber in list(self._subscribers):
+                    try:
+                        subscriber(item.account_id, item.agent_id, result.applied)
+                    except Exception:
+                        log.exception("subscriber failed")
+        if wake:
+            self.wake_dispatchers()
+        for item, result in zip(items, results, strict=True):
+            if isinstance(result, Result):
+                item.future.set_result(result)
+            else:
+                item.future.set_exception(result)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        with self._lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def event_count(self, account_id: str, agent_id: str | None = None) -> int:
+        query = sa.select(sa.func.count()).select_from(t.event_log)
+        query = query.where(t.event_log.c.account_id == account_id)
+        if agent_id is not None:
+            query = query.where(t.event_log.c.agent_id == agent_id)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    # --- outbox --------------------------------------------------------------------------------
+
+    def claim_commands(self, limit: int = 100, lease_seconds: float = 30.0) -> list[OutboxCommand]:
+        with self._write() as conn, conn.begin():
+            return outbox_ops.claim(conn, limit, lease_seconds)
+
+    def complete_command(self, outbox_id: int) -> None:
+        with self._write() as conn, conn.begin():
+            outbox_ops.finish(conn, outbox_id, "done")
+
+    def supersede_command(self, outbox_id: int) -> None:
+        with self._write() as conn, conn.begin():
+            outbox_ops.finish(conn, outbox_id, "superseded")
+
+    def retry_command(self, outbox_id: int, error: str) -> None:
+        with self._write() as conn, conn.begin():
+            outbox_ops.retry(conn, outbox_id, error)
+
+    def command_is_current(self, command: OutboxCommand) -> bool:
+        """Is the command still awaited by the agent's snapshot (not overtaken by events)?"""
+        with self._read() as conn:
+            return outbox_ops.is_current(conn, command)
+
+    def add_waker(self, wake: Callable[[], None]) -> Callable[[], None]:
+        """Called (from any thread) after a commit that added outbox commands."""
+        with self._lock:
+            self._wakers.append(wake)
+
+        def remove() -> None:
+            with self._lock:
+                if wake in self._wakers:
+                    self._wakers.remove(wake)
+
+        return remove
+
+    def wake_dispatchers(self) -> None:
+        for wake in list(self._wakers):
+            try:
+                wake()
+            except Exception:
+                log.exception("waking a dispatcher failed")
+
+    # --- timers ----------------------------------------------------------------------------------
+
+    def run_due_timers(self, now: datetime | None = None) -> int:
+        """Submit every timer event that is due; returns how many were submitted."""
+        moment = now or utcnow()
+        with self._read() as conn:
+            due = conn.execute(
+                sa.select(t.timers)
+                .where(t.timers.c.due_at <= moment)
+                .order_by(t.timers.c.due_at, t.timers.c.id)
+                .limit(500)
+            ).all()
+        fired = 0
+        for row in due:
+            event = event_from_json(row.event)
+            # The timer row id makes the firing idempotent: fired twice, applied once.
+            item = Item(
+                row.account_id,
+                row.agent_id,
+                event,
+                "timer",
+                f"timer:{row.id}",
+                timer_id=row.id,
+            )
+            try:
+                result = self._submit(item)
+            except DomainError as error:
+                log.warning("timer %s refused (%s); dropping it", row.key, error.code)
+                with self._write() as conn, conn.begin():
+                    conn.execute(sa.delete(t.timers).where(t.timers.c.id == row.id))
+                continue
+            fired += 1
+            if result.became_routable:
+                self._drain_quietly(row.account_id)
+        return fired
+
+    def pending_timers(self, account_id: str, agent_id: str) -> list[tuple[str, datetime]]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(t.timers.c.key, t.timers.c.due_at).where(
+                    t.timers.c.account_id == account_id, t.timers.c.agent_id == agent_id
+                )
+            ).all()
+        return [(row.key, as_utc(row.due_at)) for row in rows]  # type: ignore[misc]
+
+    # --- reconciliation --------------------------------------------------------------------------
+
+    def reconcile(self, account_id: str, views: list[SalesforceView]) -> list[Applied]:
+        """Given Salesforce's view of the account's users, submit a SalesforceSnapshot for each
+        linked agent whose snapshot disagrees; the pure core decides the corrections."""
+        self.get_account(account_id)
+        out: list[Applied] = []
+        for view in views:
+            record = self.find_agent_by_salesforce_user(account_id, view.salesforce_user_id)
+            if record is None:
+                continue
+            snap = record.snapshot
+            same_work = {(w.work_id, w.accepted) for w in snap.work} == {
+                (w.work_id, w.accepted) for w in view.open_work
+            }
+            if snap.presence == view.presence_status and same_work:
+                continue
+            event = SalesforceSnapshot(
+                at=utcnow(),
+                presence_status=view.presence_status,
+                open_work=tuple(OpenWork(w.work_id, w.accepted, w.channel) for w in view.open_work),
+                cause=Cause.RECONCILE,
+            )
+            out.append(self.submit(account_id, record.agent_id, event, source="reconcile"))
+        return out
+
+
+def _check_event(event: object) -> Event:
+    if not isinstance(event, Event) or type(event) is Event:
+        raise InvalidEvent(f"not an event: {type(event).__name__}")
+    return event
+
+
+def _check_source(source: object, source_id: object) -> None:
+    if not isinstance(source, str) or not source or len(source) > 50:
+        raise InvalidEvent("source must be a non-empty string of at most 50 characters")
+    if source_id is not None and (not isinstance(source_id, str) or len(source_id) > 200):
+        raise InvalidEvent("source_id must be a string of at most 200 characters, or null")
+
+
+def _is_transient(error: DBAPIError) -> bool:
+    """Lock contention worth retrying: SQLite busy, PostgreSQL deadlock/serialization."""
+    text = str(error.orig).lower()
+    code = getattr(error.orig, "sqlstate", None)
+    return code in ("40P01", "40001", "55P03") or "locked" in text or "busy" in text
+
+
+def open_engine(database_url: str, *, group_commit: bool = True) -> Engine:
+    """Migrate the store to the newest schema and start an engine on it."""
+    upgrade(database_url)
+    return Engine(database_url, group_commit=group_commit)

@@ -1,0 +1,114 @@
+"""The service layer's value types: what the engine hands to the web layer and the bridge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from presencesync.domain import AgentSnapshot, Decision, Finding, OmniConfig, OpenWork
+
+ROLES = ("admin", "supervisor", "agent")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; everything we store is UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    omni_feature: bool
+
+
+@dataclass(frozen=True)
+class Principal:
+    account_id: str
+    role: str  # admin | supervisor | agent
+    agent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The result of `Engine.submit`: the event's id in the log and the decision taken."""
+
+    event_id: int
+    duplicate: bool
+    decision: Decision
+
+
+@dataclass(frozen=True)
+class AgentRecord:
+    agent_id: str
+    name: str
+    salesforce_user_id: str | None
+    snapshot: AgentSnapshot
+
+
+@dataclass(frozen=True)
+class ConfigVersion:
+    version: int
+    config: OmniConfig
+    warnings: tuple[Finding, ...]
+    saved_by: str
+    saved_at: datetime
+
+
+@dataclass(frozen=True)
+class SalesforceConnection:
+    login_url: str
+    client_id: str
+    username: str
+    client_secret: str | None = None
+    private_key_pem: str | None = None
+    verify: str | bool = True
+
+
+@dataclass(frozen=True)
+class OutboxCommand:
+    id: int
+    account_id: str
+    agent_id: str
+    salesforce_user_id: str | None
+    command_id: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Interaction:
+    id: str
+    account_id: str
+    queue: str
+    status: str  # offered | queued | answered | ended
+    agent_id: str | None
+    created_at: datetime
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "queue": self.queue,
+            "status": self.status,
+            "agent_id": self.agent_id,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class SalesforceView:
+    """Salesforce's view of one user (REST: UserServicePresence + open AgentWork)."""
+
+    salesforce_user_id: str
+    presence_status: str | None
+    open_work: tuple[OpenWork, ...] = field(default=())

@@ -1,0 +1,102 @@
+"""Durable timers: the wrap timer (CallEnded -> WrapEnded) and the console grace timer
+(ConsoleDisconnected -> SessionGraceExpired), planned from a decision and written in the same
+transaction as the event that caused them; `TimerRunner` fires them when due."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from presencesync.domain import (
+    AgentSnapshot,
+    CallEnded,
+    ConsoleDisconnected,
+    Event,
+    Major,
+    SessionGraceExpired,
+    SyncSettings,
+    WrapEnded,
+)
+from presencesync.service.codec import event_to_json
+
+if TYPE_CHECKING:
+    from presencesync.service.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TimerOp:
+    key: str
+    due_at: datetime | None  # None: cancel
+    event: dict[str, Any] | None = None
+
+
+def timer_key(kind: str, account_id: str, agent_id: str) -> str:
+    return f"{kind}:{account_id}:{agent_id}"
+
+
+def _wrapping(agent: AgentSnapshot) -> bool:
+    return agent.on_call and agent.state.major is Major.WRAP
+
+
+def plan_timers(
+    account_id: str,
+    event: Event,
+    before: AgentSnapshot,
+    after: AgentSnapshot,
+    settings: SyncSettings,
+    now: datetime,
+) -> list[TimerOp]:
+    agent_id = after.agent_id
+    ops: list[TimerOp] = []
+    wrap = timer_key("wrap", account_id, agent_id)
+    if isinstance(event, CallEnded) and _wrapping(after):
+        due = now + timedelta(seconds=settings.wrap_seconds)
+        fire = WrapEnded(at=due, interaction_id=after.interaction_id)
+        ops.append(TimerOp(wrap, due, event_to_json(fire)))
+    elif _wrapping(before) and not _wrapping(after):
+        ops.append(TimerOp(wrap, None))  # the agent picked a state, or logged out
+    grace = timer_key("grace", account_id, agent_id)
+    if isinstance(event, ConsoleDisconnected) and before.console_connected:
+        due = now + timedelta(seconds=settings.session_grace_seconds)
+        fire_grace = SessionGraceExpired(at=due, policy=settings.session_end_policy)
+        ops.append(TimerOp(grace, due, event_to_json(fire_grace)))
+    elif after.console_connected and not before.console_connected:
+        ops.append(TimerOp(grace, None))
+    return ops
+
+
+class TimerRunner:
+    """asyncio loop firing due timers; `run()` until `stop()`."""
+
+    def __init__(self, engine: Engine, *, poll_interval: float = 0.25) -> None:
+        self.engine = engine
+        self.poll_interval = poll_interval
+        self._stopping = False
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        while not self._stopping:
+            try:
+                await asyncio.to_thread(self.engine.run_due_timers)
+            except Exception:
+                log.exception("timer run failed; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+            self._wake.clear()
+
+    def wake(self) -> None:
+        if self._loop is not None and self._wake is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.wake()
