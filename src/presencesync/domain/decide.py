@@ -425,9 +425,13 @@ def _match_pending(
     step: _Step, command_id: str | None, kinds: tuple[str, ...], status: str | None, by_status: bool
 ) -> int | None:
     """Index of the pending command this Salesforce event echoes, if any (rule 7)."""
-    for index, pending in enumerate(step.agent.pending):
-        if command_id is not None and pending.command_id == command_id:
-            return index
+    if command_id is not None:
+        # The bridge said which command this is: that is authoritative. Matching by status
+        # as well would take the late echo of an older command for a newer pending one.
+        for index, pending in enumerate(step.agent.pending):
+            if pending.command_id == command_id:
+                return index
+        return None
     if not by_status:
         return None
     for index, pending in enumerate(step.agent.pending):
