@@ -1,0 +1,166 @@
+"""Omni-Channel configuration: fetch the org's presence statuses, read and save the mappings."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Body, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from presencesync.domain import PresenceStatus
+from presencesync.salesforce import (
+    AsyncSalesforceClient,
+    SalesforceApiError,
+    SalesforceAuthError,
+    SalesforceCredentials,
+    SalesforceError,
+    SalesforceLimitError,
+    SalesforceUnavailable,
+    fetch_omni_configuration,
+)
+from presencesync.web.api.common import engine_of, iso
+from presencesync.web.auth import Caller, require_role
+from presencesync.web.errors import ApiError
+
+router = APIRouter(tags=["omni-channel"])
+
+# Given the account's SalesforceConnection, return a client that `fetch_omni_configuration`
+# accepts (an AsyncSalesforceClient, or a SalesforceClient). Tests inject their own.
+ClientFactory = Callable[[Any], Any]
+
+CONFIG_EXAMPLE = {
+    "enabled": True,
+    "presence_mappings": [
+        {"presence_status": "Available", "busy": False, "maps_to": None},
+        {"presence_status": "Lunch", "busy": True, "maps_to": "ExtendedAway/Lunch"},
+    ],
+    "state_mappings": [
+        {"state": "Ready", "presence_status": "Available"},
+        {"state": "Away", "presence_status": "On_Break"},
+    ],
+}
+
+
+def default_client_factory(connection: Any) -> AsyncSalesforceClient:
+    credentials = SalesforceCredentials(
+        login_url=connection.login_url,
+        client_id=connection.client_id,
+        username=connection.username,
+        private_key_pem=connection.private_key_pem,
+        client_secret=connection.client_secret,
+    )
+    return AsyncSalesforceClient(credentials, verify=getattr(connection, "verify", True))
+
+
+def require_omni_admin(request: Request) -> Caller:
+    """Admins of accounts that have the Omni-Channel integration feature."""
+    caller = require_role("admin")(request)
+    account = engine_of(request).get_account(caller.account_id)
+    if not account.omni_feature:
+        raise ApiError(
+            403,
+            "FEATURE_NOT_ENABLED",
+            "the Omni-Channel integration is not enabled for this account; contact support",
+        )
+    return caller
+
+
+OmniAdmin = Annotated[Caller, Depends(require_omni_admin)]
+
+
+def config_view(engine: Any, account_id: str) -> dict[str, Any]:
+    saved = engine.get_omni_config(account_id)
+    statuses = [s.to_api() for s in engine.get_presence_statuses(account_id)]
+    if saved is None:
+        return {
+            "enabled": False,
+            "presence_mappings": [],
+            "state_mappings": [],
+            "warnings": [],
+            "version": None,
+            "saved_by": None,
+            "saved_at": None,
+            "presence_statuses": statuses,
+        }
+    return {
+        **saved.config.to_api(),
+        "warnings": [w.to_api() for w in saved.warnings],
+        "version": saved.version,
+        "saved_by": saved.saved_by,
+        "saved_at": iso(saved.saved_at),
+        "presence_statuses": statuses,
+    }
+
+
+def _salesforce_failure(error: Exception) -> ApiError:
+    if isinstance(error, SalesforceAuthError):
+        return ApiError(
+            502,
+            "SALESFORCE_AUTH_FAILED",
+            str(error),
+            {"error": error.error, "description": error.description},
+        )
+    if isinstance(error, SalesforceLimitError):
+        return ApiError(
+            502, "SALESFORCE_LIMIT_EXCEEDED", str(error), {"errorCode": error.error_code}
+        )
+    if isinstance(error, SalesforceApiError):
+        return ApiError(502, "SALESFORCE_ERROR", str(error), {"errorCode": error.error_code})
+    if isinstance(error, SalesforceUnavailable):
+        return ApiError(502, "SALESFORCE_UNAVAILABLE", str(error), {"attempts": error.attempts})
+    return ApiError(502, "SALESFORCE_UNAVAILABLE", f"Salesforce could not be reached: {error}")
+
+
+async def _close(client: Any) -> None:
+    closer = getattr(client, "aclose", None) or getattr(client, "close", None)
+    if closer is not None:
+        result = closer()
+        if inspect.isawaitable(result):
+            await result
+
+
+@router.post("/omni/fetch", summary="Fetch Omni-channel configuration (the org's statuses)")
+async def fetch(request: Request, caller: OmniAdmin) -> dict[str, Any]:
+    engine = engine_of(request)
+    connection = await run_in_threadpool(engine.get_salesforce_connection, caller.account_id)
+    if connection is None:
+        raise ApiError(
+            409,
+            "SALESFORCE_NOT_CONNECTED",
+            "no Salesforce connection is configured for this account",
+        )
+    factory: ClientFactory = request.app.state.salesforce_client_factory
+    client = factory(connection)
+    try:
+        result = fetch_omni_configuration(client)
+        fetched = await result if inspect.isawaitable(result) else result
+    except (SalesforceError, httpx.HTTPError, OSError) as error:
+        raise _salesforce_failure(error) from error
+    finally:
+        await _close(client)
+    statuses = [PresenceStatus.from_api(s.to_api()) for s in fetched]
+    await run_in_threadpool(
+        engine.save_presence_statuses, caller.account_id, statuses, caller.actor
+    )
+    return {"presence_statuses": [s.to_api() for s in statuses]}
+
+
+@router.get("/omni/config", summary="The saved mapping configuration")
+def get_config(request: Request, caller: OmniAdmin) -> dict[str, Any]:
+    return config_view(engine_of(request), caller.account_id)
+
+
+@router.put("/omni/config", summary="Save the mapping configuration (all or nothing)")
+def put_config(
+    request: Request,
+    caller: OmniAdmin,
+    body: Annotated[Any, Body(examples=[CONFIG_EXAMPLE])],
+) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ApiError(422, "INVALID_REQUEST", "the configuration must be a JSON object")
+    engine = engine_of(request)
+    engine.save_omni_config(caller.account_id, body, caller.actor)
+    return config_view(engine, caller.account_id)

@@ -1,0 +1,134 @@
+"""One error shape for the whole API: `{"error": {"code", "message", "details"}}`.
+
+FastAPI's own bodies (`{"detail": ...}`) are replaced too, so that a client sees the same shape
+for a malformed JSON body, a missing route and a rule the engine refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from presencesync.domain import DomainError, InvalidConfig, InvalidState, Rejected
+
+log = structlog.get_logger("presencesync.web")
+
+# Codes of DomainError that describe bad input rather than a refused action.
+_UNPROCESSABLE_CODES = {"INVALID_SETTINGS", "INVALID_CONFIG", "INVALID_STATE", "INVALID_REQUEST"}
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "INVALID_REQUEST",
+    429: "TOO_MANY_REQUESTS",
+}
+
+
+class ApiError(Exception):
+    """Raised by endpoints for any 4xx/5xx answer."""
+
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+def error_response(
+    status_code: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code, headers=headers)
+
+
+def domain_status(error: DomainError) -> int:
+    """HTTP status of an engine/core refusal (see the service contract)."""
+    name = type(error).__name__
+    if name == "NotFound" or error.code.endswith("_NOT_FOUND"):
+        return 404
+    if name == "Conflict" or isinstance(error, Rejected):
+        return 409
+    if isinstance(error, InvalidConfig | InvalidState) or error.code in _UNPROCESSABLE_CODES:
+        return 422
+    return 422
+
+
+def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic's error list as `{"field", "message", "type"}` rows a person can read."""
+    out: list[dict[str, Any]] = []
+    for err in errors:
+        loc = [str(part) for part in err.get("loc", ())]
+        # Drop the "body"/"query" prefix: the field path is what matters to the caller.
+        where = loc[0] if loc else ""
+        path = loc[1:] if where in {"body", "query", "path", "header", "cookie"} else loc
+        field = ".".join(path) or where or "body"
+        if err.get("type") == "json_invalid":
+            field = "body"
+        out.append(
+            {
+                "field": field,
+                "location": where,
+                "message": err.get("msg", "invalid value"),
+                "type": err.get("type", "invalid"),
+            }
+        )
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return error_response(domain_status(exc), exc.code, exc.message, exc.details)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = validation_details(exc.errors())
+        count = len(details)
+        if any(d["type"] == "json_invalid" for d in details):
+            message = "the request body is not valid JSON"
+        else:
+            message = f"the request has {count} invalid field{'s' if count != 1 else ''}"
+        return error_response(422, "INVALID_REQUEST", message, details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+        message = exc.detail if isinstance(exc.detail, str) else code.lower().replace("_", " ")
+        return error_response(exc.status_code, code, message, None, exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled_error", path=request.url.path)
+        return error_response(500, "INTERNAL_ERROR", "an unexpected error occurred")

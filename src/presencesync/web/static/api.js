@@ -1,0 +1,62 @@
+// Shared by the pages: call the JSON API with the session cookie.
+"use strict";
+
+window.presencesync = (function () {
+  // Cookie-authenticated writes must carry this header (a cross-site form cannot set it).
+  const HEADERS = { "X-Requested-With": "presencesync", "Accept": "application/json" };
+
+  async function call(method, path, body) {
+    const options = { method: method, headers: Object.assign({}, HEADERS), credentials: "same-origin" };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch("/api/v1" + path, options);
+    } catch (err) {
+      return { ok: false, status: 0, error: { code: "NETWORK", message: "The server could not be reached." } };
+    }
+    let data = null;
+    try { data = await response.json(); } catch (err) { data = null; }
+    if (response.ok) return { ok: true, status: response.status, data: data };
+    const error = (data && data.error) || { code: "HTTP_" + response.status, message: response.statusText };
+    if (response.status === 401) {
+      error.message = "Your session has ended. Sign in again.";
+    }
+    return { ok: false, status: response.status, error: error };
+  }
+
+  function setText(id, text) {
+    const el = document.getElementById(id);
+    if (el) el.textContent = text;
+  }
+
+  // Fill a role="alert" region with a heading and a list of problems.
+  function showProblems(regionId, title, items) {
+    const region = document.getElementById(regionId);
+    if (!region) return;
+    region.textContent = "";
+    if (!items || !items.length) return;
+    const p = document.createElement("p");
+    p.className = "alert-title";
+    p.textContent = title;
+    region.appendChild(p);
+    const ul = document.createElement("ul");
+    for (const item of items) {
+      const li = document.createElement("li");
+      if (item.href) {
+        const a = document.createElement("a");
+        a.href = item.href;
+        a.textContent = item.text;
+        li.appendChild(a);
+      } else {
+        li.textContent = item.text;
+      }
+      ul.appendChild(li);
+    }
+    region.appendChild(ul);
+  }
+
+  return { call: call, setText: setText, showProblems: showProblems };
+})();
