@@ -228,6 +228,10 @@ class _Step:
         if status == old:
             return None
         self.update(presence=status)
+        if status is None and any(not w.accepted for w in self.agent.work):
+            # Omni-Channel returns assigned (not yet accepted) work to the queue on logout;
+            # no decline event follows, so forget it here or the agent is never routable again.
+            self.update(work=tuple(w for w in self.agent.work if w.accepted))
         return self.record(
             Side.SALESFORCE,
             presence_label(old),
@@ -569,6 +573,11 @@ def _work_assigned(step: _Step, event: WorkAssigned) -> None:
     agent = step.agent
     if event.work_id in agent.closed_work_ids or event.work_id in agent.open_work_ids:
         step.outcome = Outcome.IGNORED
+        return
+    last = agent.last_seq_of(Side.SALESFORCE)
+    if agent.presence is None and event.seq is not None and last is not None and event.seq < last:
+        # Assigned before an Omni logout we already applied: it went back to the queue.
+        step.outcome = Outcome.STALE
         return
     step.update(work=(*agent.work, OpenWork(event.work_id, False, event.channel)))
 
