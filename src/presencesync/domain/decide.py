@@ -479,9 +479,7 @@ def _presence_changed(step: _Step, event: PresenceChanged) -> None:
         _apply_echo(step, index, status)
         return
     if event.command_id is not None and event.command_id in step.agent.recent_command_ids:
-        # The echo of a command whose result the bridge already reported.
-        step.observe_presence(status, Cause.SYNC)
-        step.outcome = Outcome.ECHO
+        _late_echo(step, status)
         return
     if status == step.agent.presence:
         step.outcome = Outcome.IGNORED
@@ -489,6 +487,16 @@ def _presence_changed(step: _Step, event: PresenceChanged) -> None:
     cause = Cause.SUPERVISOR if event.reason is StatusChangeReason.SUPERVISOR else Cause.SALESFORCE
     seq = step.observe_presence(status, cause)
     _follow_salesforce(step, status, seq)
+
+
+def _late_echo(step: _Step, status: str | None) -> None:
+    """The echo of a command whose result the bridge already reported, or of one that ran
+    after a newer change overtook it (e.g. a set-presence that logged the agent back in to
+    Omni after the agent logged out): learn where Salesforce is, propagate nothing, and put
+    Salesforce back where the latest decision wants it."""
+    step.observe_presence(status, Cause.SYNC)
+    step.outcome = Outcome.ECHO
+    _reassert_desired(step)
 
 
 def _follow_salesforce(step: _Step, status: str, caused_by: int | None) -> None:
@@ -536,6 +544,9 @@ def _omni_logged_in(step: _Step, event: OmniLoggedIn) -> None:
     if index is not None:
         _apply_echo(step, index, status)
         return
+    if event.command_id is not None and event.command_id in step.agent.recent_command_ids:
+        _late_echo(step, status)
+        return
     if status == step.agent.presence:
         step.outcome = Outcome.IGNORED
         return
@@ -552,8 +563,12 @@ def _omni_logged_out(step: _Step, event: OmniLoggedOut) -> None:
         step.outcome = Outcome.IGNORED
         return
     seq = step.observe_presence(None, Cause.SALESFORCE)
-    # Whatever we had in flight cannot run on an offline Omni-Channel.
-    step.update(pending=(), desired_presence=None)
+    # Whatever we had in flight cannot run on an offline Omni-Channel. Remember the ids: if
+    # one runs anyway (a set-presence logs an offline agent in), its echo must not pass for
+    # the agent logging in again.
+    dropped = tuple(p.command_id for p in step.agent.pending)
+    recent = (*step.agent.recent_command_ids, *dropped)[-RECENT_LIMIT:]
+    step.update(pending=(), desired_presence=None, recent_command_ids=recent)
     agent = step.agent
     if not step.syncing or not agent.logged_in:
         return
