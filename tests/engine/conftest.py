@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_kit import seed_account
 
 from presencesync.service import Engine, open_engine
+
+from .engine_kit import seed_account
 
 POSTGRES_ENV = "PRESENCESYNC_TEST_POSTGRES_URL"
 

@@ -48,3 +48,16 @@ def seed_agents(engine: Engine, account_id: str, count: int, prefix: str = "a") 
     for n, agent_id in enumerate(ids):
         engine.create_agent(account_id, agent_id, f"Agent {n}", f"005{prefix}{n:012d}"[:18])
     return ids
+
+
+def count_rows(engine: Engine) -> dict[str, int]:
+    """Rows of every table: 'nothing written' means this does not change."""
+    import sqlalchemy as sa
+
+    from presencesync.store import tables
+
+    with engine.db.connect() as conn:
+        return {
+            name: int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
+            for name, table in tables.metadata.tables.items()
+        }
