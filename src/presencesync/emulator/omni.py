@@ -609,15 +609,15 @@ class Omni:
 
     def _route(self) -> list[OmniEvent]:
         """Offer queued work to eligible agents; returns the events of the assignments."""
+        candidates = self._candidates()
+        if not candidates:
+            return []
         pending = self.store.find(
             "PendingServiceRouting",
             '"IsPushed" = 0',
             order='"RoutingPriority", "CreatedDate", "Id"',
         )
         if not pending:
-            return []
-        candidates = self._candidates()
-        if not candidates:
             return []
         declines: dict[str, set[str]] = {}
         for item_id, uid in self.store.query("SELECT work_item_id, user_id FROM emu_decline"):

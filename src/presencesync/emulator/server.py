@@ -22,6 +22,14 @@ def serve(host: str, port: int, db: str, tls: bool, tls_dir: str) -> None:
         print(f"emulator TLS certificate: {cert}")
     print(f"Salesforce org emulator on {scheme}://{host}:{port} (db {db})")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info", **options)  # type: ignore[arg-type]
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            ws="websockets-sansio",
+            timeout_graceful_shutdown=3,
+            **options,
+        )  # type: ignore[arg-type]
     finally:
         app.state.org.store.close()

@@ -40,7 +40,11 @@ class RunningEmulator:
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            # An idle keep-alive TLS connection waits for the client's close_notify: don't.
+            self._server.force_exit = True
+            self._thread.join(timeout=10)
         self.app.state.org.store.close()
 
     def ssl_context(self) -> ssl.SSLContext | None:
@@ -77,7 +81,9 @@ def start_emulator(
     else:
         url = f"http://127.0.0.1:{port}"
     app = create_app(db, base_url=url, **app_options)
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="websockets", **options)
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan="off", ws="websockets-sansio", **options
+    )
     server = uvicorn.Server(config)
 
     def run() -> None:
