@@ -117,7 +117,18 @@ def _outbox(engine: Engine) -> list[sa.Row]:
         return conn.execute(sa.select(tables.outbox).order_by(tables.outbox.c.id)).all()
 
 
+def _settle_outbox(engine: Engine) -> None:
+    """PostgreSQL tests share one schema: leave other tests' commands out of this one."""
+    with engine.db.begin() as conn:
+        conn.execute(
+            sa.update(tables.outbox)
+            .where(tables.outbox.c.status == "pending")
+            .values(status="done")
+        )
+
+
 def test_claim_leases_and_retry_backs_off(engine: Engine, account: str):
+    _settle_outbox(engine)
     engine.create_agent(account, "eve", "Eve", None)
     engine.submit(account, "eve", AgentLoggedIn(at=now()), source="t")
     (command,) = engine.claim_commands(lease_seconds=60)
@@ -145,6 +156,7 @@ def test_claim_leases_and_retry_backs_off(engine: Engine, account: str):
 
 
 def test_dispatcher_delivers_retries_and_skips_superseded(engine: Engine, account: str):
+    _settle_outbox(engine)
     engine.create_agent(account, "fay", "Fay", "005000000000006")
     engine.create_agent(account, "gus", "Gus", "005000000000007")
     engine.submit(account, "fay", AgentLoggedIn(at=now()), source="t")  # fay:1 omni_login
@@ -179,6 +191,8 @@ def test_dispatcher_delivers_retries_and_skips_superseded(engine: Engine, accoun
 
     asyncio.run(scenario())
     assert delivered == ["gus:1"]
-    statuses = {r.command_id: (r.status, r.attempts) for r in _outbox(engine)}
+    statuses = {
+        r.command_id: (r.status, r.attempts) for r in _outbox(engine) if r.account_id == account
+    }
     assert statuses["fay:1"][0] == "superseded"
     assert statuses["gus:1"] == ("done", 2)
