@@ -609,6 +609,10 @@ class Omni:
 
     def _route(self) -> list[OmniEvent]:
         """Offer queued work to eligible agents; returns the events of the assignments."""
+        if not self.store.query(
+            'SELECT 1 FROM "PendingServiceRouting" WHERE "IsPushed" = 0 LIMIT 1'
+        ):
+            return []
         candidates = self._candidates()
         if not candidates:
             return []
@@ -617,8 +621,6 @@ class Omni:
             '"IsPushed" = 0',
             order='"RoutingPriority", "CreatedDate", "Id"',
         )
-        if not pending:
-            return []
         declines: dict[str, set[str]] = {}
         for item_id, uid in self.store.query("SELECT work_item_id, user_id FROM emu_decline"):
             declines.setdefault(item_id, set()).add(uid)
@@ -640,25 +642,31 @@ class Omni:
         return events
 
     def _candidates(self) -> list[_Candidate]:
-        last = {
-            r[0]: r[1] or ""
-            for r in self.store.query(
-                'SELECT "UserId", MAX("AssignedDateTime") FROM "AgentWork" GROUP BY "UserId"'
-            )
-        }
+        """Agents online in a status with channels, with capacity, load and last assignment."""
+        rows = self.store.query(
+            """
+            SELECT p."UserId", p."ServicePresenceStatusId",
+              (SELECT c."Capacity" FROM "PresenceUserConfigUser" u
+                 JOIN "PresenceUserConfig" c ON c."Id" = u."PresenceUserConfigId"
+                WHERE u."UserId" = p."UserId" LIMIT 1),
+              (SELECT COALESCE(SUM(w."CapacityWeight"), 0) FROM "AgentWork" w
+                WHERE w."UserId" = p."UserId" AND w."Status" IN ('Assigned', 'Opened')),
+              (SELECT MAX(w."AssignedDateTime") FROM "AgentWork" w WHERE w."UserId" = p."UserId")
+            FROM "UserServicePresence" p WHERE p."IsCurrentState" = 1
+            """
+        )
         out = []
-        for row in self.store.find("UserServicePresence", '"IsCurrentState" = 1'):
-            status = self.statuses.get(row["ServicePresenceStatusId"])
+        for uid, status_id, capacity, used, last in rows:
+            status = self.statuses.get(status_id)
             if status is None or not status.online:
                 continue
-            uid = row["UserId"]
             out.append(
                 _Candidate(
                     uid,
                     {c.id for c in status.channels},
-                    self.capacity(uid),
-                    self.used(uid),
-                    last.get(uid, ""),
+                    int(capacity) if capacity is not None else DEFAULT_CAPACITY,
+                    float(used),
+                    last or "",
                 )
             )
         return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
 
 from presencesync.emulator.app import create_app
@@ -11,11 +13,10 @@ from presencesync.emulator.tls import ensure_certificate
 def serve(host: str, port: int, db: str, tls: bool, tls_dir: str) -> None:
     """Run the emulator until interrupted (blocking)."""
     scheme = "https" if tls else "http"
-    shown_host = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
-    base_url = f"{scheme}://{shown_host}:{port}" if port else None
-    # With port 0 the real port is only known after binding: let requests tell the base URL.
-    app = create_app(db, base_url=None if port == 0 else base_url)
-    options: dict[str, object] = {}
+    # No fixed base URL: instance_url, serverUrl and the accepted JWT audience follow the
+    # address each client used (localhost, 127.0.0.1 or a LAN name with --host 0.0.0.0).
+    app = create_app(db)
+    options: dict[str, Any] = {}
     if tls:
         cert, key = ensure_certificate(tls_dir)
         options = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
@@ -30,6 +31,6 @@ def serve(host: str, port: int, db: str, tls: bool, tls_dir: str) -> None:
             ws="websockets-sansio",
             timeout_graceful_shutdown=3,
             **options,
-        )  # type: ignore[arg-type]
+        )
     finally:
         app.state.org.store.close()

@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS emu_query_cursor (
     batch_size INTEGER NOT NULL, created_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS ix_usp_user_current
     ON "UserServicePresence" ("UserId", "IsCurrentState");
+CREATE INDEX IF NOT EXISTS ix_usp_current
+    ON "UserServicePresence" ("UserId") WHERE "IsCurrentState" = 1;
+CREATE INDEX IF NOT EXISTS ix_pucu_user ON "PresenceUserConfigUser" ("UserId");
 CREATE INDEX IF NOT EXISTS ix_aw_user_status ON "AgentWork" ("UserId", "Status");
 CREATE INDEX IF NOT EXISTS ix_aw_item ON "AgentWork" ("WorkItemId");
 CREATE INDEX IF NOT EXISTS ix_psr_pushed ON "PendingServiceRouting" ("IsPushed", "CreatedDate");
