@@ -187,6 +187,7 @@ class ConsoleClient:
         self._stopping = False
         self._stopped = asyncio.Event()
         self._toolkit_events: list[tuple[str, dict[str, Any]]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- public ------------------------------------------------------------------------
 
@@ -209,6 +210,7 @@ class ConsoleClient:
 
     async def run(self) -> None:
         """Keep the console and the bridge connected (reconnecting with backoff) until stop()."""
+        self._loop = asyncio.get_running_loop()
         worker = asyncio.create_task(self._command_worker())
         backoff = self.backoff_initial
         try:
@@ -269,25 +271,41 @@ class ConsoleClient:
         finally:
             self._calls.pop(call_id, None)
 
-    # Test hooks: what a flaky network does to a console.
+    # Test hooks: what a flaky network does to a console. Safe to call from any thread.
 
     def kill_sockets(self) -> None:
         """Drop both connections abruptly (no close handshake); the client reconnects."""
-        for ws in (self._bridge, self._console):
-            transport = getattr(ws, "transport", None)
-            if transport is not None:
-                transport.abort()
+        self._in_loop(self._abort, self._bridge, self._console)
 
     def pause_bridge(self) -> None:
         """Drop the bridge connection and keep it down (the console stays up) until
         resume_bridge(); toolkit events seen meanwhile wait, unacknowledged."""
-        self._bridge_allowed.clear()
-        transport = getattr(self._bridge, "transport", None)
-        if transport is not None:
-            transport.abort()
+        self._in_loop(self._bridge_allowed.clear)
+        self._in_loop(self._abort, self._bridge)
 
     def resume_bridge(self) -> None:
-        self._bridge_allowed.set()
+        self._in_loop(self._bridge_allowed.set)
+
+    def _in_loop(self, func: Any, *args: Any) -> None:
+        loop = self._loop
+        if loop is None:
+            func(*args)
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            func(*args)
+        else:
+            loop.call_soon_threadsafe(func, *args)
+
+    @staticmethod
+    def _abort(*connections: ClientConnection | None) -> None:
+        for ws in connections:
+            transport = getattr(ws, "transport", None)
+            if transport is not None:
+                transport.abort()
 
     # --- console (toolkit) side --------------------------------------------------------
 
@@ -438,7 +456,10 @@ class ConsoleClient:
                 raise ConnectionResetError("console gone") from exc
             status = None  # the promise rejects when the agent is offline
         self._learn_status(status)
-        works = parse_agent_works(await self.call("getAgentWorks"))
+        try:
+            works = parse_agent_works(await self.call("getAgentWorks"))
+        except ToolkitError as exc:  # no truthful hello without the toolkit
+            raise ConnectionResetError(f"cannot read the toolkit: {exc}") from exc
         return (status if isinstance(status, dict) else None), works
 
     async def _bridge_session(self, bridge: ClientConnection) -> None:
