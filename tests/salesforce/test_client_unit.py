@@ -428,3 +428,11 @@ def test_async_client_runs_concurrent_queries(key_pair: KeyPair) -> None:
 
     asyncio.run(scenario())
     assert org.logins == 1
+
+
+def test_non_json_success_is_an_api_error(key_pair: KeyPair) -> None:
+    org = FakeOrg(lambda r: httpx.Response(200, text="<html>Down for maintenance</html>"))
+    client = make_client(org, key_pair, [])
+    with pytest.raises(SalesforceApiError) as info:
+        client.query("SELECT Id FROM User")
+    assert info.value.error_code == "INVALID_RESPONSE"

@@ -86,7 +86,11 @@ class _ClientBase:
 
 
 class SalesforceClient(_ClientBase):
-    """Blocking client. ``sleep`` is injectable so tests of backoff run instantly."""
+    """Blocking client. ``sleep`` is injectable so tests of backoff run instantly.
+
+    ``verify`` applies to httpx's default transport; a custom ``transport`` brings its own TLS
+    settings.
+    """
 
     def __init__(
         self,
@@ -159,7 +163,11 @@ class SalesforceClient(_ClientBase):
 
 
 class AsyncSalesforceClient(_ClientBase):
-    """asyncio client for the server. Safe to share between tasks of one event loop."""
+    """asyncio client for the server. Safe to share between tasks of one event loop.
+
+    ``verify`` applies to httpx's default transport; a custom ``transport`` brings its own TLS
+    settings.
+    """
 
     def __init__(
         self,

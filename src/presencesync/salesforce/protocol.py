@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import re
 import ssl
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote
@@ -173,7 +173,7 @@ class SalesforceSession:
 
     # -- transport-level retry -------------------------------------------------------------
 
-    def send_with_retry(self, build: Any) -> Flow[httpx.Response]:
+    def send_with_retry(self, build: Callable[[], httpx.Request]) -> Flow[httpx.Response]:
         """Send ``build()`` until it gets a non-transient answer or the attempts run out.
 
         ``build`` is called for every attempt so each gets a fresh request (and, for the
@@ -246,7 +246,7 @@ class SalesforceSession:
             if usage is not None:
                 self.api_usage = usage
             if response.is_success:
-                return response.json() if response.content else None
+                return _json(response)
             code, message = error_of(response)
             if response.status_code == 401:
                 if code == "INVALID_SESSION_ID" and not relogged:
@@ -307,12 +307,22 @@ class SalesforceSession:
         return dict(body)
 
 
+def _json(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError as exc:
+        # e.g. an HTML page from a proxy or a maintenance window answering 200
+        raise SalesforceApiError(
+            response.status_code, "INVALID_RESPONSE", f"not JSON: {response.text[:120]!r}"
+        ) from exc
+
+
 def _page(body: Any) -> QueryPage:
     if not isinstance(body, dict) or not isinstance(body.get("records"), list):
         raise SalesforceApiError(200, "INVALID_RESPONSE", "query response without records")
     next_url = body.get("nextRecordsUrl")
-    if body.get("done", True) and not next_url:
-        next_url = None
     return QueryPage(
         total_size=int(body.get("totalSize", len(body["records"]))),
         records=body["records"],
