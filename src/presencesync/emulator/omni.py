@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from presencesync.emulator import ids
@@ -85,6 +86,10 @@ class PresenceStatus:
     def online(self) -> bool:
         return bool(self.channels)
 
+    @cached_property
+    def channel_ids(self) -> frozenset[str]:
+        return frozenset(c.id for c in self.channels)
+
     def channels_json(self) -> str:
         return json.dumps(
             [{"channelId": c.id, "developerName": c.developer_name} for c in self.channels]
@@ -94,7 +99,7 @@ class PresenceStatus:
 @dataclass
 class _Candidate:
     user_id: str
-    channels: set[str]
+    channels: frozenset[str]
     capacity: int
     used: float
     last_assigned: str
@@ -663,7 +668,7 @@ class Omni:
             out.append(
                 _Candidate(
                     uid,
-                    {c.id for c in status.channels},
+                    status.channel_ids,
                     int(capacity) if capacity is not None else DEFAULT_CAPACITY,
                     float(used),
                     last or "",
