@@ -60,7 +60,9 @@ def test_widget_toolkit_and_bridge_slot(browser: Browser) -> None:
         bridge = "data:text/javascript," + quote(STAND_IN_BRIDGE)
         context = browser.new_context()  # closed before the emulator stops: no idle sockets
         page = context.new_page()
-        page.goto(f"{url}/console/{agent}?bridge={quote(bridge)}&server=ws://127.0.0.1:9/b")
+        # Another host name than the emulator's base URL: the page must use its own origin.
+        page_url = url.replace("127.0.0.1", "localhost")
+        page.goto(f"{page_url}/console/{agent}?bridge={quote(bridge)}&server=ws://127.0.0.1:9/b")
         page.wait_for_function("() => window.bridgeLoaded")
         assert page.evaluate("() => window.bridgeLoaded.salesforceUserId") == agent
         assert page.evaluate("() => window.bridgeLoaded.server") == "ws://127.0.0.1:9/b"

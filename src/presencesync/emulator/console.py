@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +193,7 @@ async def console_page(request: Request) -> Response:
     try:
         user = org.omni.user(request.path_params["user_id"])
     except OmniError as exc:
-        return HTMLResponse(f"<h1>Not found</h1><p>{exc.message}</p>", status_code=404)
+        return HTMLResponse(f"<h1>Not found</h1><p>{escape(exc.message)}</p>", status_code=404)
     bridge = (
         request.query_params.get("bridge")
         or org.bridge_url
@@ -209,8 +210,11 @@ async def console_page(request: Request) -> Response:
         "userId": user["Id"],
         "userName": user["Name"],
         "orgId": org.org_id,
+        # The page's scripts use the paths against their own origin (whatever host name the
+        # browser used); the absolute URLs are for other readers of the config.
+        "consoleSocketPath": f"/emulator/v1/users/{user['Id']}/console",
         "consoleSocketUrl": f"{ws_base}/emulator/v1/users/{user['Id']}/console",
-        "controlBaseUrl": f"{base}/emulator/v1",
+        "controlBaseUrl": "/emulator/v1",
         "bridgeUrl": bridge,
         "bridgeServer": server,
         "statuses": [

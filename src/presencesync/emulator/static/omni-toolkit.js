@@ -79,8 +79,14 @@
     return err;
   }
 
+  function socketUrl() {
+    if (!config.consoleSocketPath) return config.consoleSocketUrl;
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    return scheme + window.location.host + config.consoleSocketPath;
+  }
+
   function connect() {
-    socket = new WebSocket(config.consoleSocketUrl);
+    socket = new WebSocket(socketUrl());
     socket.onopen = function () {
       backoff = 250;
       state.connected = true;
