@@ -701,7 +701,11 @@ def _snapshot(step: _Step, event: SalesforceSnapshot) -> None:
         step.update(desired_presence=status)
         return
     if not agent.logged_in:
-        if changed_in_salesforce or agent.desired_presence is not None:
+        # An Omni-online agent we did not log in is the agent's own choice, unless a command
+        # of ours that brings Omni online was still in flight: then the status may be its
+        # effect, overtaken by our logout, and the logout stands.
+        ours_in_flight = any(p.kind != "omni_logout" for p in before.pending)
+        if (changed_in_salesforce and not ours_in_flight) or agent.desired_presence is not None:
             step.update(desired_presence=status)
         elif status is not None:
             step.drive_presence(None, "3.12", seq)
