@@ -42,9 +42,12 @@ def seed(engine: Engine, name: str, sf_prefix: str = "005000000000") -> Account:
     return account
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    eng = open_engine(f"sqlite:///{tmp_path / 'web.db'}")
+@pytest.fixture(scope="session")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One store for the run (migrating is the slow part); every test makes its own accounts,
+    and accounts share nothing, which is the property under test anyway."""
+    path: Path = tmp_path_factory.mktemp("web") / "web.db"
+    eng = open_engine(f"sqlite:///{path}")
     yield eng
     eng.close()
 
@@ -68,10 +71,17 @@ def app_factory(engine: Engine) -> Any:
     return make
 
 
-@pytest.fixture
-def client(app_factory: Any) -> Iterator[TestClient]:
-    with TestClient(app_factory()) as test_client:
+@pytest.fixture(scope="session")
+def shared_client(engine: Engine) -> Iterator[TestClient]:
+    # Building an app and running its lifespan costs ~0.3 s: share one between tests.
+    with TestClient(create_app(engine, start_background=False)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def client(shared_client: TestClient) -> TestClient:
+    shared_client.cookies.clear()
+    return shared_client
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -86,3 +96,52 @@ def error_of(response: Any) -> dict[str, Any]:
     assert isinstance(body["error"]["code"], str) and body["error"]["code"].isupper()
     assert 400 <= response.status_code < 600
     return body["error"]
+
+
+SEED_STATUSES = (
+    ("0N5000000000001AAA", "Available", "Available", ("Case", "Chat")),
+    ("0N5000000000002AAA", "Busy", "Busy", ()),
+    ("0N5000000000003AAA", "On_Break", "On Break", ()),
+    ("0N5000000000004AAA", "Lunch", "Lunch", ()),
+)
+
+
+def save_statuses(engine: Engine, account_id: str) -> None:
+    """What a "Fetch Omni-channel configuration" would have stored."""
+    from presencesync.domain import PresenceStatus, StatusOption
+
+    engine.save_presence_statuses(
+        account_id,
+        [
+            PresenceStatus(
+                id_,
+                name,
+                label,
+                StatusOption.ONLINE if channels else StatusOption.BUSY,
+                channels,
+            )
+            for id_, name, label, channels in SEED_STATUSES
+        ],
+        "test",
+    )
+
+
+def valid_config() -> dict[str, Any]:
+    """A configuration that saves, with one asymmetric map: Lunch -> ExtendedAway/Lunch ->
+    On_Break (ExtendedAway/Lunch has no own mapping and falls back to ExtendedAway)."""
+    return {
+        "enabled": True,
+        "presence_mappings": [
+            {"presence_status": "Available", "busy": False, "maps_to": None},
+            {"presence_status": "Busy", "busy": True, "maps_to": None},
+            {"presence_status": "On_Break", "busy": True, "maps_to": "Away/Break"},
+            {"presence_status": "Lunch", "busy": True, "maps_to": "ExtendedAway/Lunch"},
+        ],
+        "state_mappings": [
+            {"state": "Ready", "presence_status": "Available"},
+            {"state": "Busy", "presence_status": "Busy"},
+            {"state": "Wrap", "presence_status": "Busy"},
+            {"state": "Away", "presence_status": "On_Break"},
+            {"state": "ExtendedAway", "presence_status": "On_Break"},
+        ],
+    }
