@@ -217,3 +217,31 @@ def test_console_page(client: TestClient, agents: list[str]) -> None:
     for name in ("setServicePresenceStatus", "getAgentWorks", "omniEvents", "getParam"):
         assert name in toolkit.text
     assert client.get("/console/005nobody").status_code == 404
+
+
+def test_decline_status_change_has_reason_decline_work(
+    client: TestClient, agents: list[str]
+) -> None:
+    a = agents[0]
+    r = client.put("/emulator/v1/presence-config", json={"decline_status": "Busy"})
+    assert r.status_code == 200 and r.json()["decline_status"] == "Busy"
+    assert r.json()["capacity"] == 10
+    assert (
+        client.put("/emulator/v1/presence-config", json={"decline_status": "X"}).status_code == 422
+    )
+    login(client, a)
+    work = new_work(client, "Case", "no thanks")
+    with client.websocket_connect(f"/emulator/v1/users/{a}/console") as ws:
+        ws.receive_json()
+        events, reply = _call(ws, "1", "declineAgentWork", workId=work["id"])
+        assert reply["result"] is True
+        assert [e["name"] for e in events] == [
+            EV + "WorkDeclined",
+            EV + "WorkloadChanged",
+            EV + "StatusChanged",
+        ]
+        assert events[2]["params"]["reason"] == "OmniDeclineWork"
+        assert events[2]["params"]["statusApiName"] == "Busy"
+    assert omni(client, a)["presence_status"] == "Busy"
+    client.put("/emulator/v1/presence-config", json={"decline_status": None})
+    assert client.get("/emulator/v1/presence-config").json()["decline_status"] is None

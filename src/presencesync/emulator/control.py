@@ -216,6 +216,31 @@ async def put_limits(request: Request) -> Response:
     return await get_limits(request)
 
 
+async def get_presence_config(request: Request) -> Response:
+    org = org_of(request)
+    status = org.omni.decline_status
+    config = org.store.get("PresenceUserConfig", org.store.setting("presence_user_config_id") or "")
+    return JSONResponse(
+        {
+            "developer_name": config["DeveloperName"] if config else None,
+            "capacity": config["Capacity"] if config else None,
+            "decline_status": status.developer_name if status else None,
+        }
+    )
+
+
+async def put_presence_config(request: Request) -> Response:
+    """Set the presence configuration's status on decline (OmniDeclineWork); null = none."""
+    body = await json_body(request)
+    if "decline_status" not in body:
+        raise OmniError(422, "INVALID_BODY", "field 'decline_status' is required (or null)")
+    value = body["decline_status"]
+    if value is not None and not isinstance(value, str):
+        raise OmniError(422, "INVALID_BODY", "'decline_status' must be a status name or null")
+    org_of(request).omni.set_decline_status(value)
+    return await get_presence_config(request)
+
+
 async def org_info(request: Request) -> Response:
     org = org_of(request)
     return JSONResponse(
@@ -246,6 +271,8 @@ routes = [
     Route(f"{_P}/oauth-clients", _guard(oauth_clients), methods=["GET"]),
     Route(f"{_P}/presence-statuses", _guard(presence_statuses), methods=["GET"]),
     Route(f"{_P}/channels", _guard(channels), methods=["GET"]),
+    Route(f"{_P}/presence-config", _guard(get_presence_config), methods=["GET"]),
+    Route(f"{_P}/presence-config", _guard(put_presence_config), methods=["PUT"]),
     Route(f"{_P}/sessions/expire", _guard(expire_sessions), methods=["POST"]),
     Route(f"{_P}/limits", _guard(get_limits), methods=["GET"]),
     Route(f"{_P}/limits", _guard(put_limits), methods=["PUT"]),

@@ -553,8 +553,34 @@ class Omni:
                 ),
                 self._workload_event(uid, before),
             ]
+            events += self._apply_decline_status(uid)
             events += self._route()
             return self.describe_work(self.store.get("AgentWork", work["Id"]) or work), events
+
+    @property
+    def decline_status(self) -> PresenceStatus | None:
+        """The status an agent is put in after declining work (presence configuration's
+        "status on decline"); None = the status does not change."""
+        dev = self.store.setting("decline_status")
+        return self._status_by_dev.get(dev) if dev else None
+
+    def set_decline_status(self, developer_name: str | None) -> None:
+        if developer_name is None:
+            self.store.execute("DELETE FROM emu_setting WHERE key = 'decline_status'")
+        else:
+            self.store.set_setting(
+                "decline_status", self.status_by_dev(developer_name).developer_name
+            )
+
+    def _apply_decline_status(self, user_id: str) -> list[OmniEvent]:
+        status = self.decline_status
+        current = self.current_presence(user_id)
+        if status is None or current is None or current["ServicePresenceStatusId"] == status.id:
+            return []
+        now = self.store.now()
+        self._close_presence(current, now)
+        self._open_presence(user_id, status, now)
+        return [self._status_event(user_id, status, REASON_DECLINE)]
 
     def close(self, ref: str, user_id: str | None = None) -> tuple[dict[str, Any], list[OmniEvent]]:
         with self.store.tx():
