@@ -10,6 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 
 from presencesync.salesforce import (
@@ -22,6 +24,7 @@ from presencesync.salesforce import (
     fetch_omni_configuration,
     open_work,
 )
+from presencesync.salesforce.omni import soql_in, soql_quote
 
 from .emulator_support import (
     BASE,
@@ -263,3 +266,31 @@ def test_describe_and_retrieve(shared_app: Starlette) -> None:
         assert record["Username"] == user["username"]
 
     run(shared_app, scenario)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(names=st.lists(st.text(max_size=20), min_size=1, max_size=4))
+def test_quoted_literals_reach_the_parser_intact(shared_app: Starlette, names: list[str]) -> None:
+    """Whatever text we quote, the org reads back exactly that text: no MALFORMED_QUERY, no
+    injection. One nasty username is in the org; it is found iff it is among ``names``."""
+    store = shared_app.state.org.store
+    if not store.find("User", '"Username" = ?', (NASTY_USERNAME,)):
+        seed.add_user(store, "Nasty", "Name", NASTY_USERNAME)
+
+    async def scenario(sf: AsyncSalesforceClient, control: httpx.AsyncClient) -> None:
+        everyone = [*names, NASTY_USERNAME]
+        rows = await sf.query(
+            f"SELECT Id, Username FROM User WHERE Username IN ({soql_in(everyone)})"
+        )
+        assert NASTY_USERNAME in [r["Username"] for r in rows]
+        for name in names:
+            rows = await sf.query(f"SELECT Username FROM User WHERE Username = {soql_quote(name)}")
+            # text comparison is case-insensitive in SOQL
+            assert all(r["Username"].casefold() == name.casefold() for r in rows)
+
+    run(shared_app, scenario)
+
+
+NASTY_USERNAME = "o'brien\\x\n\t%_\"@example.test"

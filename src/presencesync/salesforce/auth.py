@@ -7,6 +7,7 @@ share them. Both flows POST a form to ``{login_url}/services/oauth2/token`` and 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from typing import Any
 
 import httpx
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from .errors import SalesforceAuthError
 
@@ -85,6 +88,13 @@ class AccessToken:
     token_type: str = "Bearer"
 
 
+@functools.lru_cache(maxsize=32)
+def _signing_key(private_key_pem: str) -> PrivateKeyTypes:
+    # Parsing (and validating) an RSA key costs ~100 ms, far more than signing; parse each
+    # key once per process rather than at every login.
+    return serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+
+
 def jwt_assertion(credentials: SalesforceCredentials, now: float | None = None) -> str:
     """The RS256-signed assertion of the JWT bearer flow (iss, sub, aud, exp)."""
     if credentials.private_key_pem is None or credentials.username is None:
@@ -96,7 +106,7 @@ def jwt_assertion(credentials: SalesforceCredentials, now: float | None = None) 
         "aud": (credentials.audience or credentials.login_url).rstrip("/"),
         "exp": issued + ASSERTION_LIFETIME_SECONDS,
     }
-    return jwt.encode(claims, credentials.private_key_pem, algorithm="RS256")
+    return jwt.encode(claims, _signing_key(credentials.private_key_pem), algorithm="RS256")
 
 
 def token_request(credentials: SalesforceCredentials, now: float | None = None) -> httpx.Request:

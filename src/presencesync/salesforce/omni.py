@@ -45,10 +45,15 @@ OPEN_WORK_SOQL = (
 )
 
 
+# The escape sequences the SOQL reference ("Quoted String Escape Sequences") defines.
+_SOQL_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+)
+
+
 def soql_quote(value: str) -> str:
-    """A SOQL string literal (quotes and backslashes escaped, per the SOQL reference)."""
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
+    """A SOQL string literal holding exactly ``value``."""
+    return "'" + value.translate(_SOQL_ESCAPES) + "'"
 
 
 def soql_in(values: Iterable[str]) -> str:
