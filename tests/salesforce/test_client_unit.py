@@ -208,14 +208,14 @@ def test_5xx_is_retried_with_growing_jittered_backoff(key_pair: KeyPair) -> None
         assert step / 2 <= wait <= step
 
 
-def test_jitter_differs_between_clients(key_pair: KeyPair) -> None:
+def test_jitter_differs_between_clients() -> None:
     policy = RetryPolicy(base_delay=1)
     waits = {policy.delay(3, random.Random(seed), None) for seed in range(20)}
     assert len(waits) > 10
     assert all(2 <= w <= 4 for w in waits)
 
 
-def test_backoff_is_capped(key_pair: KeyPair) -> None:
+def test_backoff_is_capped() -> None:
     policy = RetryPolicy(base_delay=1, max_delay=3)
     assert all(policy.delay(10, random.Random(s), None) <= 3 for s in range(20))
 

@@ -230,9 +230,13 @@ class SalesforceSession:
                 token = yield from self.login_flow()
 
             def build(token: AccessToken = token) -> httpx.Request:
+                # Salesforce gives nextRecordsUrl as a path; accept a full URL all the same.
+                url = (
+                    path if path.startswith(("https://", "http://")) else token.instance_url + path
+                )
                 return httpx.Request(
                     method,
-                    token.instance_url + path,
+                    url,
                     params=params,
                     headers={
                         **(headers or {}),
