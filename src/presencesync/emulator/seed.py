@@ -142,7 +142,7 @@ def seed_if_empty(store: Store) -> bool:
         )
         store.set_setting("presence_user_config_id", config_id)
         integration_username = f"integration@{USERNAME_DOMAIN}"
-        integration_id = add_user(store, *INTEGRATION_USER, integration_username, agent=False)
+        add_user(store, *INTEGRATION_USER, integration_username, agent=False)
         agent_ids = [
             add_user(store, first, last, f"{first.lower()}.{last.lower()}@{USERNAME_DOMAIN}")
             for first, last in AGENTS
@@ -200,7 +200,6 @@ def seed_if_empty(store: Store) -> bool:
                 "presencesync",
             ),
         )
-        del integration_id
     return True
 
 

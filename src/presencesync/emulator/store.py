@@ -49,6 +49,7 @@ CREATE INDEX IF NOT EXISTS ix_usp_current
 CREATE INDEX IF NOT EXISTS ix_pucu_user ON "PresenceUserConfigUser" ("UserId");
 CREATE INDEX IF NOT EXISTS ix_aw_user_status ON "AgentWork" ("UserId", "Status");
 CREATE INDEX IF NOT EXISTS ix_aw_item ON "AgentWork" ("WorkItemId");
+CREATE INDEX IF NOT EXISTS ix_aw_user_assigned ON "AgentWork" ("UserId", "AssignedDateTime");
 CREATE INDEX IF NOT EXISTS ix_psr_pushed ON "PendingServiceRouting" ("IsPushed", "CreatedDate");
 """
 
