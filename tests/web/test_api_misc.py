@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,10 +13,10 @@ import structlog
 from starlette.testclient import TestClient
 
 from presencesync.domain import PresenceChanged, StatusChangeReason
-from presencesync.service import Engine
+from presencesync.service import Engine, open_engine
 from presencesync.web.logging import configure_logging
 
-from .conftest import Account, bearer, error_of, save_statuses, valid_config
+from .conftest import Account, bearer, error_of, save_statuses, seed, valid_config
 
 
 def test_states_list_the_accounts_states(client: TestClient, acme: Account) -> None:
@@ -220,3 +221,17 @@ def test_request_id_is_echoed_and_logged(
         structlog.reset_defaults()
         root.handlers[:], root.level = saved[0], saved[1]
         logging.getLogger("uvicorn.access").disabled = False
+
+
+def test_agents_gauge_counts_stored_agents_at_start(tmp_path: Path) -> None:
+    from presencesync.web.metrics import Metrics, seed_agent_gauge
+
+    with open_engine(f"sqlite:///{tmp_path / 'gauge.db'}") as engine:
+        first, second = seed(engine, "One"), seed(engine, "Two")
+        metrics = Metrics()
+        metrics.track_agent(first.id, "alice", "Ready")  # a commit seen before the count
+        assert seed_agent_gauge(engine, metrics, page=1) == 4
+    text = metrics.render().decode()
+    assert _sample(text, "presencesync_agents", state="Ready") == 1
+    assert _sample(text, "presencesync_agents", state="LoggedOut") == 3
+    assert second.id != first.id

@@ -27,7 +27,7 @@ from presencesync.web.contactpad_ws import AgentFeed
 from presencesync.web.contactpad_ws import router as stream_router
 from presencesync.web.errors import install_error_handlers
 from presencesync.web.logging import RequestLogMiddleware
-from presencesync.web.metrics import Metrics
+from presencesync.web.metrics import Metrics, seed_agent_gauge
 
 log = structlog.get_logger("presencesync.web")
 
@@ -112,6 +112,8 @@ def create_app(
             # (the dispatcher registers its own waker with the engine)
 
         unsubscribe = engine.subscribe(on_commit)
+        if start_background:
+            tasks.append(asyncio.create_task(_seed_gauge(engine, metrics), name="agents-gauge"))
         log.info("started", background=start_background, bridge=hub is not None)
         try:
             yield
@@ -158,6 +160,15 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
     return app
+
+
+async def _seed_gauge(engine: Any, metrics: Metrics) -> None:
+    try:
+        count = await asyncio.to_thread(seed_agent_gauge, engine, metrics)
+    except Exception:
+        log.exception("counting agents by state failed")
+    else:
+        log.info("agents_counted", agents=count)
 
 
 def _counting_deliver(hub: Any, metrics: Metrics) -> Callable[[Any], Any]:

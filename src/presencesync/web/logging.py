@@ -53,6 +53,8 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     # uvicorn's access log would duplicate our request lines, without the request id.
     logging.getLogger("uvicorn.access").disabled = True
+    # Alembic narrates every migration step at INFO; the outcome is what matters.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, root.level))
 
 
 class RequestLogMiddleware:

@@ -84,22 +84,24 @@ class Metrics:
         self.track_agent(account_id, agent_id, decision.agent.state.major.value)
 
     def track_agent(self, account_id: str, agent_id: str, major: str) -> None:
-        key = (account_id, agent_id)
         with self._lock:
-            previous = self._agent_state.get(key)
-            if previous == major:
-                return
-            if previous is not None:
-                self.agents.labels(state=previous).dec()
-            self.agents.labels(state=major).inc()
-            self._agent_state[key] = major
+            self._set_state((account_id, agent_id), major)
 
     def seed_agent(self, account_id: str, agent_id: str, major: str) -> None:
-        """Count an agent read from the store (e.g. listed) unless it is tracked already."""
+        """Count an agent read from the store unless a commit has tracked it already (what a
+        commit says is newer than what was read before it)."""
         with self._lock:
-            if (account_id, agent_id) in self._agent_state:
-                return
-        self.track_agent(account_id, agent_id, major)
+            if (account_id, agent_id) not in self._agent_state:
+                self._set_state((account_id, agent_id), major)
+
+    def _set_state(self, key: tuple[str, str], major: str) -> None:
+        previous = self._agent_state.get(key)
+        if previous == major:
+            return
+        if previous is not None:
+            self.agents.labels(state=previous).dec()
+        self.agents.labels(state=major).inc()
+        self._agent_state[key] = major
 
     def command_delivered(self, payload: dict[str, Any], delivered: bool) -> None:
         if delivered:
@@ -109,3 +111,27 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def seed_agent_gauge(engine: Any, metrics: Metrics, page: int = 500) -> int:
+    """Count every stored agent by state once at start-up, so that the gauge covers agents
+    that have not changed since; the engine's commits keep it current afterwards. (Commits of
+    other processes sharing the store are not seen here.)"""
+    import sqlalchemy as sa
+
+    from presencesync.store import tables
+
+    with engine.db.connect() as conn:
+        account_ids = [row.id for row in conn.execute(sa.select(tables.accounts.c.id))]
+    seen = 0
+    for account_id in account_ids:
+        after: str | None = None
+        while True:
+            records = engine.list_agents(account_id, limit=page, after=after)
+            for record in records:
+                metrics.seed_agent(account_id, record.agent_id, record.snapshot.state.major.value)
+            seen += len(records)
+            if len(records) < page:
+                break
+            after = records[-1].agent_id
+    return seen
