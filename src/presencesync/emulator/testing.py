@@ -64,12 +64,15 @@ def start_emulator(
     *,
     tls: bool = False,
     tls_dir: str | Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
     **app_options: Any,
 ) -> RunningEmulator:
-    """Start an emulator on 127.0.0.1:<free port>; returns once it accepts connections."""
+    """Start an emulator on host:port (default 127.0.0.1 and a free port) in a daemon thread;
+    returns once it accepts connections. `app_options` go to create_app()."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, port))
     port = sock.getsockname()[1]
     cert_path: Path | None = None
     options: dict[str, Any] = {}
@@ -79,7 +82,7 @@ def start_emulator(
         options = {"ssl_certfile": str(cert_path), "ssl_keyfile": str(key_path)}
         url = f"https://localhost:{port}"
     else:
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
     app = create_app(db, base_url=url, **app_options)
     config = uvicorn.Config(
         app, log_level="warning", lifespan="off", ws="websockets-sansio", **options
@@ -95,6 +98,7 @@ def start_emulator(
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             server.should_exit = True
+            sock.close()
             raise RuntimeError("the emulator did not start")
         time.sleep(0.01)
     return RunningEmulator(url, app, cert_path, server, thread)
@@ -106,10 +110,11 @@ def running_emulator(
     *,
     tls: bool = False,
     tls_dir: str | Path | None = None,
-    **app_options: Any,
+    **options: Any,
 ) -> Iterator[str]:
-    """The emulator's base URL while the block runs (see the module docstring)."""
-    handle = start_emulator(db, tls=tls, tls_dir=tls_dir, **app_options)
+    """The emulator's base URL while the block runs (see the module docstring); `options`
+    are start_emulator()'s host/port and create_app()'s options."""
+    handle = start_emulator(db, tls=tls, tls_dir=tls_dir, **options)
     try:
         yield handle.url
     finally:
