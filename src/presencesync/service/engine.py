@@ -9,7 +9,8 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -86,6 +87,10 @@ class Engine:
         self._subscribers: list[Subscriber] = []
         self._wakers: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+        self._contexts = repo.ContextCache()
+        # SQLite has one writer at a time anyway; queueing our own threads on a lock is fair
+        # and fast, where SQLite's busy handler would make them sleep and poll.
+        self._write_lock = None if self.postgres else threading.Lock()
         self._writers: WriterPool | None = None
         if group_commit:
             # SQLite has one writer anyway; PostgreSQL row locks let a few run side by side.
@@ -106,9 +111,11 @@ class Engine:
 
     # --- transactions ------------------------------------------------------------------------
 
-    def _write(self) -> Any:
-        """A write transaction (BEGIN IMMEDIATE on SQLite)."""
-        return self.db.connect().execution_options(**WRITE)
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A connection for one write transaction (BEGIN IMMEDIATE on SQLite)."""
+        with self._write_lock or nullcontext(), self.db.connect() as conn:
+            yield conn.execution_options(**WRITE)
 
     def _read(self) -> Connection:
         return self.db.connect()
@@ -121,7 +128,11 @@ class Engine:
         with self._write() as conn, conn.begin():
             conn.execute(
                 sa.insert(t.accounts).values(
-                    id=account_id, name=name, omni_feature=bool(omni_feature), created_at=utcnow()
+                    id=account_id,
+                    name=name,
+                    omni_feature=bool(omni_feature),
+                    config_version=0,
+                    created_at=utcnow(),
                 )
             )
         return account_id
@@ -138,6 +149,7 @@ class Engine:
                 .where(t.accounts.c.id == account_id)
                 .values(omni_feature=bool(enabled))
             )
+            repo.bump_config_version(conn, account_id)
 
     def create_token(
         self, account_id: str, role: str, agent_id: str | None = None, label: str = ""
@@ -197,6 +209,7 @@ class Engine:
                     saved_at=utcnow(),
                 )
             )
+            repo.bump_config_version(conn, account_id)
         return catalog
 
     def get_settings(self, account_id: str) -> SyncSettings:
@@ -216,6 +229,7 @@ class Engine:
             )
             if updated.rowcount == 0:
                 conn.execute(sa.insert(t.account_settings).values(account_id=account_id, **values))
+            repo.bump_config_version(conn, account_id)
         return settings
 
     def save_presence_statuses(
@@ -272,6 +286,7 @@ class Engine:
                     saved_at=saved_at,
                 )
             )
+            repo.bump_config_version(conn, account_id)
         return ConfigVersion(version, result.config, result.warnings, actor, saved_at)
 
     @staticmethod
@@ -492,7 +507,7 @@ class Engine:
         while True:
             try:
                 with self._write() as conn, conn.begin():
-                    results = apply_batch(conn, items)
+                    results = apply_batch(conn, items, self._contexts)
                     if items[0].hook is not None and isinstance(results[0], DomainError):
                         raise _Undo(results[0])
                 break
@@ -560,12 +575,18 @@ class Engine:
             return outbox_ops.claim(conn, limit, lease_seconds)
 
     def complete_command(self, outbox_id: int) -> None:
-        with self._write() as conn, conn.begin():
-            outbox_ops.finish(conn, outbox_id, "done")
+        self.finish_commands([outbox_id], [])
 
     def supersede_command(self, outbox_id: int) -> None:
+        self.finish_commands([], [outbox_id])
+
+    def finish_commands(self, done: list[int], superseded: list[int]) -> None:
+        """Mark many commands delivered / overtaken in one transaction."""
+        if not done and not superseded:
+            return
         with self._write() as conn, conn.begin():
-            outbox_ops.finish(conn, outbox_id, "superseded")
+            outbox_ops.finish(conn, done, "done")
+            outbox_ops.finish(conn, superseded, "superseded")
 
     def retry_command(self, outbox_id: int, error: str) -> None:
         with self._write() as conn, conn.begin():
@@ -573,8 +594,11 @@ class Engine:
 
     def command_is_current(self, command: OutboxCommand) -> bool:
         """Is the command still awaited by the agent's snapshot (not overtaken by events)?"""
+        return command.id in self.current_command_ids([command])
+
+    def current_command_ids(self, commands: list[OutboxCommand]) -> set[int]:
         with self._read() as conn:
-            return outbox_ops.is_current(conn, command)
+            return outbox_ops.current(conn, commands)
 
     def add_waker(self, wake: Callable[[], None]) -> Callable[[], None]:
         """Called (from any thread) after a commit that added outbox commands."""

@@ -82,10 +82,12 @@ def claim(conn: Connection, limit: int, lease_seconds: float) -> list[OutboxComm
     ]
 
 
-def finish(conn: Connection, outbox_id: int, status: str) -> None:
+def finish(conn: Connection, outbox_ids: list[int], status: str) -> None:
+    if not outbox_ids:
+        return
     conn.execute(
         sa.update(t.outbox)
-        .where(t.outbox.c.id == outbox_id, t.outbox.c.status == "pending")
+        .where(t.outbox.c.id.in_(outbox_ids), t.outbox.c.status == "pending")
         .values(status=status, delivered_at=utcnow(), lease_until=None)
     )
 
@@ -107,16 +109,23 @@ def retry(conn: Connection, outbox_id: int, error: str) -> None:
     )
 
 
-def is_current(conn: Connection, command: OutboxCommand) -> bool:
-    row = conn.execute(
-        sa.select(t.agents.c.snapshot).where(
-            t.agents.c.account_id == command.account_id, t.agents.c.agent_id == command.agent_id
+def current(conn: Connection, commands: list[OutboxCommand]) -> set[int]:
+    """The outbox ids among `commands` whose command the agent's snapshot still awaits (a
+    command overtaken by later events, e.g. a console reconnect, is not worth running)."""
+    wanted: dict[str, set[str]] = {}
+    for command in commands:
+        wanted.setdefault(command.account_id, set()).add(command.agent_id)
+    awaited: set[tuple[str, str]] = set()
+    for account_id, agent_ids in wanted.items():
+        rows = conn.execute(
+            sa.select(t.agents.c.snapshot).where(
+                t.agents.c.account_id == account_id, t.agents.c.agent_id.in_(sorted(agent_ids))
+            )
         )
-    ).first()
-    if row is None:
-        return False
-    snapshot = AgentSnapshot.from_json(row.snapshot)
-    return any(p.command_id == command.command_id for p in snapshot.pending)
+        for row in rows:
+            snapshot = AgentSnapshot.from_json(row.snapshot)
+            awaited.update((account_id, p.command_id) for p in snapshot.pending)
+    return {c.id for c in commands if (c.account_id, c.command_id) in awaited}
 
 
 Deliver = Callable[[OutboxCommand], Awaitable[bool]]
@@ -166,28 +175,35 @@ class OutboxDispatcher:
             self._done.set()
 
     async def run_once(self) -> int:
+        """Claim a batch, deliver it in order, record the outcomes (in bulk: one transaction
+        per batch, not per command)."""
+        engine = self.engine
         commands = await asyncio.to_thread(
-            self.engine.claim_commands, self.batch_size, self.lease_seconds
+            engine.claim_commands, self.batch_size, self.lease_seconds
         )
-        for command in commands:
-            if self._stopping:
-                break  # the lease runs out and another dispatcher (or we, later) retries
-            await self._dispatch(command)
-        return len(commands)
-
-    async def _dispatch(self, command: OutboxCommand) -> None:
-        if not await asyncio.to_thread(self.engine.command_is_current, command):
-            await asyncio.to_thread(self.engine.supersede_command, command.id)
-            return
+        if not commands:
+            return 0
+        live = await asyncio.to_thread(engine.current_command_ids, commands)
+        stale = [c.id for c in commands if c.id not in live]
+        done: list[int] = []
         try:
-            ok = await self.deliver(command)
-            error = "not delivered"
-        except Exception as exc:  # the transport's failure is the command's retry
-            ok, error = False, f"{type(exc).__name__}: {exc}"
-        if ok:
-            await asyncio.to_thread(self.engine.complete_command, command.id)
-        else:
-            await asyncio.to_thread(self.engine.retry_command, command.id, error)
+            for command in commands:
+                if self._stopping:
+                    break  # the lease runs out and the command is claimed again
+                if command.id not in live:
+                    continue
+                try:
+                    ok = await self.deliver(command)
+                    error = "not delivered"
+                except Exception as exc:  # the transport's failure is the command's retry
+                    ok, error = False, f"{type(exc).__name__}: {exc}"
+                if ok:
+                    done.append(command.id)
+                else:
+                    await asyncio.to_thread(engine.retry_command, command.id, error)
+        finally:
+            await asyncio.to_thread(engine.finish_commands, done, stale)
+        return len(commands)
 
     def wake(self) -> None:
         """Thread-safe: new commands were committed, look now."""

@@ -32,7 +32,7 @@ from presencesync.domain import (
 from presencesync.service.codec import event_to_json, event_type
 from presencesync.service.errors import NotFound
 from presencesync.service.model import Applied, as_utc, utcnow
-from presencesync.service.repository import AccountContext, load_context
+from presencesync.service.repository import AccountContext, ContextCache
 from presencesync.service.timers import TimerOp, plan_timers
 from presencesync.store import tables as t
 
@@ -82,13 +82,15 @@ def decision_to_json(decision: Decision) -> dict[str, Any]:
     }
 
 
-def apply_batch(conn: Connection, items: list[Item]) -> list[Result | DomainError]:
+def apply_batch(
+    conn: Connection, items: list[Item], contexts_cache: ContextCache
+) -> list[Result | DomainError]:
     """Decide every item and write the results; the caller owns (and commits) the transaction."""
     now = utcnow()
     contexts: dict[str, AccountContext | DomainError] = {}
     for account_id in dict.fromkeys(i.account_id for i in items):
         try:
-            contexts[account_id] = load_context(conn, account_id)
+            contexts[account_id] = contexts_cache.get(conn, account_id)
         except DomainError as error:
             contexts[account_id] = error
     agents = _lock_agents(conn, items)

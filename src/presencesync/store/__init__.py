@@ -2,6 +2,13 @@
 
 from presencesync.store import tables
 from presencesync.store.db import WRITE, create_db_engine, is_postgres, normalize_url
-from presencesync.store.migrations import upgrade
+
+
+def upgrade(database_url: str) -> None:
+    """Migrate to the newest schema (Alembic is imported only when this runs)."""
+    from presencesync.store.migrations import upgrade as run
+
+    run(database_url)
+
 
 __all__ = ["WRITE", "create_db_engine", "is_postgres", "normalize_url", "tables", "upgrade"]

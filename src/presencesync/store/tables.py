@@ -32,6 +32,9 @@ accounts = sa.Table(
     sa.Column("id", sa.String(36), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("omni_feature", sa.Boolean, nullable=False, default=True),
+    # Bumped by every change of what `decide` reads (catalog, settings, config, feature flag),
+    # so that engines in every process can cache an account's configuration safely.
+    sa.Column("config_version", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", Moment, nullable=False),
 )
 
