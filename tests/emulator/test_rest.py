@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -160,3 +162,56 @@ def test_limit_info_header_and_request_limit(client: TestClient) -> None:
     client.put("/emulator/v1/limits", json={"daily_api_requests": 100})
     assert client.get(f"{V}/limits", headers=headers).json()["DailyApiRequests"]["Max"] == 100
     assert client.put("/emulator/v1/limits", json={"daily_api_requests": -1}).status_code == 422
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    text=st.one_of(
+        st.text(max_size=60),
+        st.lists(
+            st.sampled_from(
+                [
+                    "SELECT",
+                    "Id",
+                    ",",
+                    "FROM",
+                    "User",
+                    "WHERE",
+                    "=",
+                    "'x'",
+                    "(",
+                    ")",
+                    "AND",
+                    "OR",
+                    "LIMIT",
+                    "5",
+                    "ORDER",
+                    "BY",
+                    "IN",
+                    "LIKE",
+                    "TODAY",
+                    "null",
+                    ".",
+                ]
+            ),
+            max_size=12,
+        ).map(" ".join),
+    )
+)
+def test_no_query_text_gets_a_500(client: TestClient, text: str) -> None:
+    headers = {"Authorization": f"Bearer {_cached_token(client)}"}
+    r = client.get(f"{V}/query", params={"q": text}, headers=headers)
+    assert r.status_code in (200, 400), (text, r.text)
+    if r.status_code == 400:
+        assert r.json()[0]["errorCode"] in ("MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE")
+
+
+def _cached_token(client: TestClient) -> str:
+    """One token per client (the fixture outlives hypothesis' examples)."""
+    cached: str | None = getattr(client, "emulator_token", None)
+    if cached is None:
+        cached = token(client)
+        client.emulator_token = cached  # type: ignore[attr-defined]
+    return cached

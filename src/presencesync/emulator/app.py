@@ -29,6 +29,19 @@ async def _healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # Salesforce answers an internal failure with its JSON error list, not an HTML page.
+    return JSONResponse(
+        [
+            {
+                "message": f"An unexpected error occurred: {type(exc).__name__}",
+                "errorCode": "UNKNOWN_EXCEPTION",
+            }
+        ],
+        status_code=500,
+    )
+
+
 def create_app(
     db: str = ":memory:",
     *,
@@ -72,6 +85,6 @@ def create_app(
         ),
     ]
     # The store is not closed on shutdown: the caller owns it (app.state.org.store.close()).
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={Exception: _unexpected})
     app.state.org = org
     return app
