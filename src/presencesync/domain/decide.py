@@ -436,11 +436,16 @@ def _match_pending(
             if pending.command_id == command_id:
                 return index
         return None
-    if not by_status:
+    if not by_status or not step.agent.pending:
         return None
-    for index, pending in enumerate(step.agent.pending):
-        if pending.kind in kinds and pending.presence_status == status:
-            return index
+    # Without a command id, only the oldest outstanding command can be the one that just ran
+    # (the bridge runs them in order and reports each result before the next): matching a
+    # later one by status would count the commands before it as done when they are not, and
+    # their echoes would then pass for external changes (a manual Omni login with the status
+    # of a pending command is indistinguishable from its echo; at worst it takes the head).
+    head = step.agent.pending[0]
+    if head.kind in kinds and head.presence_status == status:
+        return 0
     return None
 
 
