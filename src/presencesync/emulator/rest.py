@@ -192,7 +192,7 @@ def _query(request: Request, org: Org, version: str) -> Response:
     records = result.records
     batch = _batch_size(request)
     if len(records) > batch:
-        locator = ids.make_id("QueryLocator", org.store.next_serial("QueryLocator"))[:15]
+        locator = ids.make_id("QueryLocator", org.store.next_serial("QueryLocator"))
         org.store.execute(
             "INSERT INTO emu_query_cursor (locator, records, total_size, batch_size, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
