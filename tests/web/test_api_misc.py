@@ -156,6 +156,14 @@ def test_openapi_lists_the_contract(client: TestClient) -> None:
     for path, methods in expected.items():
         assert path in paths, path
         assert methods <= set(paths[path]), (path, set(paths[path]))
+    assert spec["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    put_config = paths["/api/v1/omni/config"]["put"]
+    assert put_config["security"] == [{"bearerAuth": []}]
+    error_ref = put_config["responses"]["422"]["content"]["application/json"]["schema"]
+    assert error_ref == {"$ref": "#/components/schemas/Error"}
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    body = put_config["requestBody"]["content"]["application/json"]["schema"]
+    assert set(body["properties"]) == {"enabled", "presence_mappings", "state_mappings"}
 
 
 def _sample(text: str, name: str, **labels: str) -> float:
@@ -216,6 +224,10 @@ def test_request_id_is_echoed_and_logged(
         assert any(
             line["request_id"] == "abc-123" and line["status"] == 401 for line in request_lines
         )
+        client.get("/api/v1/states", headers={**bearer(acme.admin), "X-Request-ID": "who-1"})
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+        mine = [line for line in lines if line.get("request_id") == "who-1"]
+        assert mine and mine[0]["account_id"] == acme.id and mine[0]["role"] == "admin"
         assert all({"timestamp", "level", "method", "path"} <= set(line) for line in request_lines)
     finally:
         structlog.reset_defaults()

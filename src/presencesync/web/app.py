@@ -28,6 +28,7 @@ from presencesync.web.contactpad_ws import router as stream_router
 from presencesync.web.errors import install_error_handlers
 from presencesync.web.logging import RequestLogMiddleware
 from presencesync.web.metrics import Metrics, seed_agent_gauge
+from presencesync.web.openapi import install_openapi
 
 log = structlog.get_logger("presencesync.web")
 
@@ -158,6 +159,7 @@ def create_app(
     if bridge is not None and hub is not None:
         bridge.install(app, engine, hub)  # before /static, so its own routes come first
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_openapi(app, API_PREFIX)
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
     return app
 

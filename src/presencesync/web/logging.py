@@ -92,12 +92,19 @@ class RequestLogMiddleware:
                 await self.app(scope, receive, send_with_id)
             finally:
                 elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+                who: dict[str, Any] = {}
+                caller = scope["state"].get("caller")  # set by the auth dependency
+                if caller is not None:
+                    who = {"account_id": caller.account_id, "role": caller.role}
+                    if caller.agent_id:
+                        who["agent_id"] = caller.agent_id
                 log.info(
                     "request",
                     method=scope["method"],
                     path=scope["path"],
                     status=status,
                     duration_ms=elapsed_ms,
+                    **who,
                 )
                 if self.metrics is not None:
                     self.metrics.http_requests.labels(

@@ -44,6 +44,42 @@ CONFIG_EXAMPLE = {
 }
 
 
+_STRING_OR_NULL = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+# The body is validated by the core (every problem with its row), so FastAPI only parses JSON;
+# this schema documents it.
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "enabled": {"type": "boolean"},
+        "presence_mappings": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "presence_status": {"type": "string", "description": "DeveloperName"},
+                    "busy": {"type": "boolean"},
+                    "maps_to": {**_STRING_OR_NULL, "description": "an agent-selectable state"},
+                },
+                "required": ["presence_status", "busy"],
+            },
+        },
+        "state_mappings": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "state": {"type": "string", "description": "Major or Major/Minor"},
+                    "presence_status": _STRING_OR_NULL,
+                },
+                "required": ["state"],
+            },
+        },
+    },
+    "required": ["enabled", "presence_mappings", "state_mappings"],
+    "example": CONFIG_EXAMPLE,
+}
+
+
 def default_client_factory(connection: Any) -> AsyncSalesforceClient:
     credentials = SalesforceCredentials(
         login_url=connection.login_url,
@@ -153,11 +189,17 @@ def get_config(request: Request, caller: OmniAdmin) -> dict[str, Any]:
     return config_view(engine_of(request), caller.account_id)
 
 
-@router.put("/omni/config", summary="Save the mapping configuration (all or nothing)")
+@router.put(
+    "/omni/config",
+    summary="Save the mapping configuration (all or nothing)",
+    description="Returns the saved configuration with `warnings` (asymmetric maps, with the "
+    "round trip). A 422 `INVALID_CONFIG` lists every problem with its section and row.",
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": CONFIG_SCHEMA}}}},
+)
 def put_config(
     request: Request,
     caller: OmniAdmin,
-    body: Annotated[Any, Body(examples=[CONFIG_EXAMPLE])],
+    body: Annotated[Any, Body()],
 ) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(422, "INVALID_REQUEST", "the configuration must be a JSON object")

@@ -30,6 +30,18 @@ SETTINGS_EXAMPLE = {
 }
 
 
+SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "wrap_seconds": {"type": "integer", "minimum": 0, "maximum": 86400},
+        "session_grace_seconds": {"type": "integer", "minimum": 0, "maximum": 86400},
+        "session_end_policy": {"type": "string", "enum": ["logout", "away", "none"]},
+        "busy_status_means_busy_inbound": {"type": "boolean"},
+    },
+    "example": SETTINGS_EXAMPLE,
+}
+
+
 def _states_view(catalog: Any) -> list[dict[str, Any]]:
     return [info.to_api() for info in catalog.states()]
 
@@ -61,11 +73,16 @@ def get_settings(
     return dict(engine_of(request).get_settings(caller.account_id).to_api())
 
 
-@router.put("/settings", tags=["settings"], summary="Change settings (all or nothing)")
+@router.put(
+    "/settings",
+    tags=["settings"],
+    summary="Change settings (all or nothing; fields left out keep their value)",
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": SETTINGS_SCHEMA}}}},
+)
 def put_settings(
     request: Request,
     caller: Annotated[Caller, Depends(require_role("admin"))],
-    body: Annotated[Any, Body(examples=[SETTINGS_EXAMPLE])],
+    body: Annotated[Any, Body()],
 ) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(422, "INVALID_REQUEST", "the settings must be a JSON object")
