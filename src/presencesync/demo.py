@@ -188,8 +188,12 @@ def start_stack(
     agents: int = 3,
     consoles: str = "headless",
     info_file: str | Path | None = None,
+    configure: bool = True,
 ) -> DemoStack:
-    """Start emulator + server, provision the demo account, optionally the headless consoles."""
+    """Start emulator + server, provision the demo account, optionally the headless consoles.
+
+    `configure=False` leaves the Omni-Channel configuration to do (nothing fetched, no mapping):
+    what an admin finds on a new account (the browser tests start there)."""
     from presencesync.emulator.app import create_app as create_emulator_app
     from presencesync.service import open_engine
     from presencesync.web.app import create_app
@@ -206,7 +210,7 @@ def start_stack(
     try:
         server.start(create_app(engine))
         previous = _load_info(info_file)
-        info = provision(engine, server.url, emulator.url, agents, previous)
+        info = provision(engine, server.url, emulator.url, agents, previous, configure=configure)
     except BaseException:
         server.stop()
         emulator.stop()
@@ -275,6 +279,8 @@ def provision(
     emulator_url: str,
     agents: int,
     previous: dict[str, Any] | None = None,
+    *,
+    configure: bool = True,
 ) -> dict[str, Any]:
     """Account, connection, people, statuses and mapping; returns the info file's content."""
     from presencesync.service import SalesforceConnection
@@ -326,6 +332,8 @@ def provision(
 
     headers = {"Authorization": f"Bearer {admin_token}"}
     with httpx.Client(base_url=api_url, headers=headers, timeout=30, trust_env=False) as api:
+        if not configure:
+            return _info(api_url, emulator_url, admin_token, supervisor_token, agent_entries, oauth)
         fetched = api.post("/api/v1/omni/fetch").raise_for_status().json()
         current = api.get("/api/v1/omni/config").raise_for_status().json()
         if not (reused and current.get("state_mappings")):
@@ -333,13 +341,23 @@ def provision(
             saved = api.put("/api/v1/omni/config", json=config)
             if saved.status_code != 200:
                 raise RuntimeError(f"the demo mapping was refused: {saved.text}")
+    return _info(api_url, emulator_url, admin_token, supervisor_token, agent_entries, oauth)
 
+
+def _info(
+    api_url: str,
+    emulator_url: str,
+    admin_token: str,
+    supervisor_token: str,
+    agents: list[dict[str, Any]],
+    oauth: dict[str, Any],
+) -> dict[str, Any]:
     return {
         "api_url": api_url,
         "emulator_url": emulator_url,
         "admin_token": admin_token,
         "supervisor_token": supervisor_token,
-        "agents": agent_entries,
+        "agents": agents,
         "salesforce": {
             "client_id": oauth["client_id"],
             "client_secret": oauth.get("client_secret"),
