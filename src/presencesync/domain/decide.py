@@ -360,7 +360,15 @@ def _call_ended(step: _Step, event: CallEnded) -> None:
         raise Rejected("NOT_ON_CALL", f"agent is not on interaction {event.interaction_id}")
     seq = step.set_state(WRAP_AUTO, Cause.SYSTEM)
     if step.syncing:
-        step.drive_presence(step.mapped_presence(WRAP_AUTO), "3.1", seq)
+        if _held_logout(step.agent):
+            step.update(desired_presence=None)  # rule 11: an Omni logout is not undone
+        else:
+            step.drive_presence(step.mapped_presence(WRAP_AUTO), "3.1", seq)
+
+
+def _held_logout(agent: AgentSnapshot) -> bool:
+    """Omni went offline (or the session ended) during the call: logout when it is over."""
+    return agent.on_call and agent.hold is not None and agent.hold.presence_status is None
 
 
 def _wrap_ended(step: _Step, event: WrapEnded) -> None:
@@ -376,8 +384,8 @@ def _wrap_ended(step: _Step, event: WrapEnded) -> None:
     if hold is not None and step.syncing:
         caused_by = hold.caused_by_seq
         if hold.presence_status is None:
-            step.set_state(LOGGED_OUT, Cause.SYNC, "3.11", caused_by)
-            step.update(desired_presence=None)
+            seq = step.set_state(LOGGED_OUT, Cause.SYNC, "3.11", caused_by)
+            step.drive_presence(None, "3.11", seq or caused_by)
             return
         target = hold.state or READY
         seq = step.set_state(target, Cause.SYNC, "3.11", caused_by)
@@ -715,7 +723,9 @@ def _snapshot(step: _Step, event: SalesforceSnapshot) -> None:
         elif status is not None:
             step.drive_presence(None, "3.12", seq)
         return
-    if status is None:
+    if status is None and _held_logout(agent):
+        step.update(desired_presence=None)  # rule 11: an Omni logout is not undone
+    elif status is None:
         # A console that comes up Omni-offline while the agent works: put it back online.
         target = agent.hold.presence_status if agent.hold else None
         desired = target or step.mapped_presence(agent.state)
