@@ -412,6 +412,10 @@ def run_demo(
     emulator_port: int,
     database_url: str,
 ) -> None:
+    from presencesync.web.logging import configure_logging
+
+    # Logs go to stderr, warnings and worse by default: the URLs and tokens stay readable.
+    configure_logging(os.environ.get("PRESENCESYNC_LOG_LEVEL", "WARNING"))
     stack = start_stack(
         database_url=database_url,
         host=host,
