@@ -27,6 +27,8 @@ WORKERS = 6
 
 def main() -> None:
     database_url, account_id, delivered_path = sys.argv[1:4]
+    # Started ahead of time (imports are slow): wait until the previous process is dead.
+    sys.stdin.readline()
     engine = Engine(database_url)  # the parent migrated the store
     out_lock = threading.Lock()
 

@@ -27,7 +27,7 @@ from .engine_kit import now, seed_account, seed_agents
 CHILD = Path(__file__).with_name("crash_child.py")
 AGENTS = 6
 EVENTS_PER_AGENT = 24
-KILLS = 3  # plus a final clean run
+KILLS = 3  # plus a final clean run; the next child is started early, idle until used
 
 
 def _events(agents: list[str]) -> list[dict[str, object]]:
@@ -108,8 +108,10 @@ def test_sigkill_loses_nothing_acknowledged(database_url: str, tmp_path: Path):
     acked: dict[int, int] = {}
     next_index = 0
 
+    spare = Child(database_url, account, delivered)
     for _round in range(KILLS):
-        child = Child(database_url, account, delivered)
+        child, spare = spare, Child(database_url, account, delivered)
+        child.send("start")
         assert child.ready.wait(30)
         # Resend what was never acknowledged (it may or may not have committed), then more.
         resend = [e for e in events[:next_index] if e["n"] not in acked]
@@ -125,8 +127,9 @@ def test_sigkill_loses_nothing_acknowledged(database_url: str, tmp_path: Path):
         acked.update(child.acked)
         assert child.errors == []
 
-    child = Child(database_url, account, delivered)
+    child = spare
     try:
+        child.send("start")
         for message in [e for e in events if e["n"] not in acked]:
             child.send(json.dumps(message))
         deadline = time.monotonic() + 30

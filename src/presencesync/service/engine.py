@@ -90,7 +90,9 @@ class Engine:
         self._contexts = repo.ContextCache()
         # SQLite has one writer at a time anyway; queueing our own threads on a lock is fair
         # and fast, where SQLite's busy handler would make them sleep and poll.
-        self._write_lock = None if self.postgres else threading.Lock()
+        self._write_lock = None if self.postgres else threading.RLock()
+        # An in-memory SQLite database is one shared connection: reads take the lock too.
+        self._read_lock = self._write_lock if _in_memory(self.db) else None
         self._writers: WriterPool | None = None
         if group_commit:
             # SQLite has one writer anyway; PostgreSQL row locks let a few run side by side.
@@ -117,8 +119,10 @@ class Engine:
         with self._write_lock or nullcontext(), self.db.connect() as conn:
             yield conn.execution_options(**WRITE)
 
-    def _read(self) -> Connection:
-        return self.db.connect()
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with self._read_lock or nullcontext(), self.db.connect() as conn:
+            yield conn
 
     # --- accounts and tokens -----------------------------------------------------------------
 
@@ -488,9 +492,11 @@ class Engine:
 
     def _submit(self, item: Item) -> Result:
         _check_source(item.source, item.source_id)
-        if self._writers is not None:
+        if self._writers is not None and not self._writers.owns_current_thread():
             self._writers.put(item)
         else:
+            # No group commit, or a subscriber submitting from a writer thread (queueing
+            # would make the writer wait for itself).
             self._process([item])
         return item.future.result()
 
@@ -711,7 +717,16 @@ def _is_transient(error: DBAPIError) -> bool:
     return code in ("40P01", "40001", "55P03") or "locked" in text or "busy" in text
 
 
+def _in_memory(db: sa.Engine) -> bool:
+    return db.dialect.name == "sqlite" and db.url.database in (None, "", ":memory:")
+
+
 def open_engine(database_url: str, *, group_commit: bool = True) -> Engine:
     """Migrate the store to the newest schema and start an engine on it."""
-    upgrade(database_url)
-    return Engine(database_url, group_commit=group_commit)
+    engine = Engine(database_url, group_commit=group_commit)
+    try:
+        upgrade(database_url, engine.db)  # the engine's own pool: `sqlite://` is one connection
+    except BaseException:
+        engine.close()
+        raise
+    return engine

@@ -24,15 +24,15 @@ class Writer:
         self._process = process
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
 
     def put(self, item: Item) -> None:
         self._queue.put(item)
 
     def close(self) -> None:
         self._queue.put(_STOP)
-        self._thread.join()
+        self.thread.join()
 
     def _run(self) -> None:
         while True:
@@ -81,6 +81,10 @@ class WriterPool:
         self._writers = [
             Writer(process, f"presencesync-writer-{n}", max_batch) for n in range(count)
         ]
+
+    def owns_current_thread(self) -> bool:
+        current = threading.current_thread()
+        return any(writer.thread is current for writer in self._writers)
 
     def put(self, item: Item) -> None:
         key = f"{item.account_id}\x00{item.agent_id}".encode()
