@@ -1,0 +1,632 @@
+"""Shared test support for the pure core: the worked-example configuration, a clock, and a
+small simulation of both systems (a model Salesforce behind the console bridge, the contact
+center as the core's `decide` applied to one agent snapshot) joined by a lossy, reordering,
+duplicating channel. The example tests, the property tests and the stateful test all use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from presencesync.domain import (
+    AgentSnapshot,
+    BusyReason,
+    Command,
+    CommandResult,
+    Decision,
+    Event,
+    OmniConfig,
+    OmniLoggedIn,
+    OmniLoggedOut,
+    OmniLogin,
+    OmniLogout,
+    OpenWork,
+    PresenceChanged,
+    PresenceStatus,
+    Rejected,
+    SalesforceSnapshot,
+    SetPresence,
+    StateCatalog,
+    StatusChangeReason,
+    StatusOption,
+    SyncSettings,
+    WorkAccepted,
+    WorkAssigned,
+    WorkClosed,
+    WorkDeclined,
+    decide,
+    is_routable,
+    new_agent,
+    validate_config,
+)
+from presencesync.domain.commands import SalesforceCommand
+from presencesync.domain.states import BUSY_INBOUND, State
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def at(second: float) -> datetime:
+    return T0 + timedelta(seconds=second)
+
+
+# --- the worked example: the settings of the seed's "steps 5 and 6" ---------------------------
+
+CHANNELS = ("Case", "Chat", "Lead")
+
+
+def example_statuses() -> list[PresenceStatus]:
+    return [
+        PresenceStatus("0N5000000000001", "Available", "Available", StatusOption.ONLINE, CHANNELS),
+        PresenceStatus("0N5000000000002", "Busy", "Busy", StatusOption.BUSY),
+        PresenceStatus("0N5000000000003", "On_Break", "On Break", StatusOption.BUSY),
+        PresenceStatus("0N5000000000004", "Lunch", "Lunch", StatusOption.BUSY),
+        PresenceStatus("0N5000000000005", "On_a_Call", "On a Call", StatusOption.BUSY),
+    ]
+
+
+# Step 5 (Presence Status Configuration) and step 6 (ContactWorld to Salesforce State Mapping).
+EXAMPLE_RAW: dict[str, Any] = {
+    "enabled": True,
+    "presence_mappings": [
+        {"presence_status": "Available", "busy": False, "maps_to": None},
+        {"presence_status": "Busy", "busy": True, "maps_to": None},
+        {"presence_status": "On_Break", "busy": True, "maps_to": "Away/Break"},
+        {"presence_status": "Lunch", "busy": True, "maps_to": "ExtendedAway/Lunch"},
+        # Busy/Inbound is a system state, so Maps to cannot name it: the Busy box decides (Away).
+        {"presence_status": "On_a_Call", "busy": True, "maps_to": None},
+    ],
+    "state_mappings": [
+        {"state": "Ready", "presence_status": "Available"},
+        {"state": "Busy", "presence_status": "On_a_Call"},
+        {"state": "Wrap", "presence_status": "Busy"},
+        {"state": "Away", "presence_status": "On_Break"},
+        {"state": "ExtendedAway", "presence_status": "Busy"},
+        {"state": "ExtendedAway/Lunch", "presence_status": "Lunch"},
+    ],
+}
+
+
+def example_config(**overrides: Any) -> OmniConfig:
+    raw = {**EXAMPLE_RAW, **overrides}
+    result = validate_config(raw, StateCatalog.default(), example_statuses())
+    assert result.ok, result.problems
+    assert result.config is not None
+    return result.config
+
+
+def s(text: str) -> State:
+    return StateCatalog.default().parse(text)
+
+
+# --- the simulation ---------------------------------------------------------------------------
+
+
+@dataclass
+class SfWork:
+    work_id: str
+    channel: str
+    accepted: bool = False
+
+
+@dataclass
+class ModelSalesforce:
+    """Omni-Channel as one agent's console sees it, plus the bridge that forwards its events
+    (numbered per console session) and runs our commands through the toolkit exactly once per
+    command id (the command id is the idempotency key)."""
+
+    statuses: dict[str, PresenceStatus]
+    online: bool = False
+    status: str | None = None
+    work: dict[str, SfWork] = field(default_factory=dict)
+    session: int = 0
+    seq: int = 0
+    executed: set[str] = field(default_factory=set)
+    work_no: int = 0
+
+    @property
+    def presence(self) -> str | None:
+        return self.status if self.online else None
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def routes_work(self) -> bool:
+        if not self.online or self.status is None:
+            return False
+        return not self.statuses[self.status].is_busy
+
+    # Salesforce-side actions. Each returns the events the bridge forwards.
+
+    def _login(self, status: str, now: datetime, command_id: str | None) -> list[Event]:
+        self.online, self.status = True, status
+        return [
+            OmniLoggedIn(
+                at=now, seq=self.next_seq(), presence_status=status, command_id=command_id
+            ),
+            PresenceChanged(
+                at=now,
+                seq=self.next_seq(),
+                presence_status=status,
+                reason=StatusChangeReason.LOGIN,
+                command_id=command_id,
+            ),
+        ]
+
+    def agent_login(self, status: str, now: datetime) -> list[Event]:
+        assert not self.online
+        return self._login(status, now, None)
+
+    def agent_logout(self, now: datetime) -> list[Event]:
+        assert self.online
+        return self._logout(now, None)
+
+    def _logout(self, now: datetime, command_id: str | None) -> list[Event]:
+        self.online, self.status = False, None
+        # Assigned (not yet accepted) work goes back to the queue; opened work stays.
+        self.work = {k: w for k, w in self.work.items() if w.accepted}
+        return [OmniLoggedOut(at=now, seq=self.next_seq(), command_id=command_id)]
+
+    def agent_set_status(
+        self, status: str, now: datetime, reason: StatusChangeReason = StatusChangeReason.MANUAL
+    ) -> list[Event]:
+        assert self.online and status != self.status
+        self.status = status
+        return [PresenceChanged(at=now, seq=self.next_seq(), presence_status=status, reason=reason)]
+
+    def assign_work(self, now: datetime, channel: str = "Case") -> list[Event]:
+        assert self.routes_work()
+        self.work_no += 1
+        work_id = f"0Bz{self.work_no:012d}"
+        self.work[work_id] = SfWork(work_id, channel)
+        return [WorkAssigned(at=now, seq=self.next_seq(), work_id=work_id, channel=channel)]
+
+    def accept_work(self, work_id: str, now: datetime) -> list[Event]:
+        item = self.work[work_id]
+        assert not item.accepted
+        item.accepted = True
+        return [WorkAccepted(at=now, seq=self.next_seq(), work_id=work_id, channel=item.channel)]
+
+    def decline_work(self, work_id: str, now: datetime) -> list[Event]:
+        assert not self.work[work_id].accepted
+        del self.work[work_id]
+        return [WorkDeclined(at=now, seq=self.next_seq(), work_id=work_id)]
+
+    def close_work(self, work_id: str, now: datetime) -> list[Event]:
+        assert self.work[work_id].accepted
+        del self.work[work_id]
+        return [WorkClosed(at=now, seq=self.next_seq(), work_id=work_id)]
+
+    def open_work(self) -> tuple[OpenWork, ...]:
+        return tuple(OpenWork(w.work_id, w.accepted, w.channel) for w in self.work.values())
+
+    def snapshot(self, now: datetime, console: bool = True) -> SalesforceSnapshot:
+        return SalesforceSnapshot(
+            at=now,
+            seq=self.next_seq(),
+            presence_status=self.presence,
+            open_work=self.open_work(),
+            console_connected=True if console else None,
+        )
+
+    def new_session(self) -> None:
+        self.session += 1
+        self.seq = 0
+
+    # The bridge running one of our commands.
+
+    def execute(self, command: SalesforceCommand, now: datetime) -> list[Event]:
+        cid = command.command_id
+        if cid in self.executed:  # at least once delivery, exactly once effect
+            return [CommandResult(at=now, seq=self.next_seq(), command_id=cid, ok=True)]
+        self.executed.add(cid)
+        events: list[Event] = []
+        if isinstance(command, SetPresence | OmniLogin):
+            target = command.presence_status
+            if not self.online:
+                # setServicePresenceStatus logs an offline agent in, as `login` does.
+                events += self._login(target, now, cid)
+            elif self.status != target:
+                self.status = target
+                events.append(
+                    PresenceChanged(
+                        at=now,
+                        seq=self.next_seq(),
+                        presence_status=target,
+                        reason=StatusChangeReason.TOOLKIT,
+                        command_id=cid,
+                    )
+                )
+        elif isinstance(command, OmniLogout):
+            if not self.online:
+                return [
+                    CommandResult(
+                        at=now, seq=self.next_seq(), command_id=cid, ok=False, error="NOT_LOGGED_IN"
+                    )
+                ]
+            events += self._logout(now, cid)
+        events.append(CommandResult(at=now, seq=self.next_seq(), command_id=cid, ok=True))
+        return events
+
+
+@dataclass
+class Message:
+    session: int
+    body: Event | Command
+
+
+class Sim:
+    """One agent in both systems. The contact center is the core itself (its events are applied
+    at once, in order, as the engine does); Salesforce talks to it through `to_cc` (events) and
+    listens on `to_sf` (commands), both of which may lose, duplicate and reorder messages."""
+
+    def __init__(
+        self,
+        config: OmniConfig,
+        settings: SyncSettings | None = None,
+        catalog: StateCatalog | None = None,
+        agent_id: str = "a1",
+    ) -> None:
+        self.config = config
+        self.settings = settings or SyncSettings()
+        self.catalog = catalog or StateCatalog.default()
+        self.agent: AgentSnapshot = new_agent(agent_id)
+        self.sf = ModelSalesforce({st.developer_name: st for st in config.presence_statuses})
+        self.to_sf: list[Message] = []
+        self.to_cc: list[Message] = []
+        self.clock = 0.0
+        self.external = 0  # external changes: an agent, supervisor or Salesforce acting
+        self.sf_commands = 0  # Salesforce commands the core sent
+        self.lost = False  # a message was dropped: the console must reconnect to converge
+        self.console_connected = True
+        # The agent's latest Omni action was logging in by hand, and no contact-center login
+        # came after it: then a logged-out agent may stay Omni-online (see test_properties).
+        self.omni_login_by_hand = False
+        self.decisions: list[tuple[Event, Decision]] = []
+        self.call_no = 0
+        self.connect()
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        self.clock += 1.0
+        return at(self.clock)
+
+    def apply(self, event: Event) -> Decision | None:
+        """Apply one event to the core; enqueue the Salesforce commands it sends."""
+        before = self.agent
+        try:
+            decision = decide(before, event, self.config, self.catalog, self.settings)
+        except Rejected:
+            return None
+        self.agent = decision.agent
+        self.decisions.append((event, decision))
+        for command in decision.commands:
+            if isinstance(command, SalesforceCommand):
+                self.sf_commands += 1
+                self.to_sf.append(Message(self.sf.session, command))
+        self.check_step()
+        return decision
+
+    def emit(self, events: Iterable[Event]) -> None:
+        for event in events:
+            if self.console_connected:
+                self.to_cc.append(Message(self.sf.session, event))
+            else:
+                self.lost = True  # nobody forwards it: the reconnect snapshot must repair
+
+    def check_step(self) -> None:
+        """Invariants that hold after every single decision."""
+        agent = self.agent
+        if is_routable(agent):
+            assert not agent.work, "routable with open Salesforce work"
+            assert agent.state != BUSY_INBOUND
+        if agent.state == BUSY_INBOUND:
+            assert not is_routable(agent)
+
+    # --- delivery ----------------------------------------------------------------------------
+
+    def deliver_to_sf(self, index: int) -> None:
+        message = self.to_sf.pop(index)
+        if message.session != self.sf.session or not self.console_connected:
+            return  # meant for a console that is gone
+        assert isinstance(message.body, SalesforceCommand)
+        self.emit(self.sf.execute(message.body, self.now()))
+
+    def deliver_to_cc(self, index: int) -> None:
+        message = self.to_cc.pop(index)
+        if message.session != self.sf.session:
+            return
+        assert isinstance(message.body, Event)
+        self.apply(message.body)
+
+    def drop(self, to_sf: bool, index: int) -> None:
+        queue = self.to_sf if to_sf else self.to_cc
+        if queue:
+            queue.pop(index % len(queue))
+            self.lost = True
+
+    def duplicate(self, to_sf: bool, index: int) -> None:
+        queue = self.to_sf if to_sf else self.to_cc
+        if queue:
+            queue.append(queue[index % len(queue)])
+
+    def connect(self) -> None:
+        """A console (re)connects: in-flight messages die with the old socket; the new console
+        says hello with Salesforce's whole view (rule 12)."""
+        self.to_sf.clear()
+        self.to_cc.clear()
+        self.console_connected = True
+        self.sf.new_session()
+        self.lost = False
+        self.apply(self.sf.snapshot(self.now()))
+
+    def disconnect(self) -> None:
+        from presencesync.domain import ConsoleDisconnected
+
+        self.console_connected = False
+        self.lost = True
+        self.apply(ConsoleDisconnected(at=self.now(), seq=None))
+
+    def run_until_quiet(self, limit: int = 500) -> None:
+        """Deliver everything in flight, in order, until nothing moves (bounded: a loop fails)."""
+        steps = 0
+        while self.to_sf or self.to_cc:
+            steps += 1
+            assert steps < limit, "the systems never go quiet: a loop"
+            if self.to_sf:
+                self.deliver_to_sf(0)
+            if self.to_cc:
+                self.deliver_to_cc(0)
+
+    def quiesce(self) -> None:
+        if not self.console_connected:
+            self.connect()
+        self.run_until_quiet()
+        if self.lost:
+            self.connect()
+            self.run_until_quiet()
+
+    # --- external actions (each returns whether it did anything) ---------------------------
+
+    def external_cc(self, event: Event) -> bool:
+        decision = self.apply(event)
+        if decision is None:
+            return False
+        self.external += 1
+        return True
+
+    def external_sf(self, events: list[Event]) -> None:
+        self.external += 1
+        self.emit(events)
+
+    # --- checks ------------------------------------------------------------------------------
+
+    def target_for_presence(self, status: str) -> State | None:
+        if self.settings.busy_status_means_busy_inbound and self.config.is_busy_status(status):
+            return BUSY_INBOUND
+        return self.config.state_for_presence(status)
+
+    def check_converged(self) -> None:
+        """DESIGN.md 6 once both sides are quiet (call after `quiesce`)."""
+        agent, sf = self.agent, self.sf
+        assert not self.to_sf and not self.to_cc
+        assert agent.presence == sf.presence, (agent.presence, sf.presence)
+        assert set(agent.open_work_ids) == set(sf.work), (agent.work, sf.work)
+        assert not agent.pending, agent.pending
+        if not agent.logged_in:
+            assert sf.presence is None or self.omni_login_by_hand, (
+                "logged out of the contact center but online in Omni",
+                sf.presence,
+            )
+            return
+        mapped = self.config.presence_for_state(agent.state)
+        if agent.on_call:
+            # Rule 11: Salesforce is held at the status of the call's state (or stays offline
+            # after an Omni logout, which is not undone); the held change waits in `hold`.
+            if agent.hold is not None and agent.hold.presence_status is None:
+                assert sf.presence in (None, mapped)
+            else:
+                assert sf.presence == mapped, (agent.state, sf.presence, mapped)
+            return
+        if agent.state == BUSY_INBOUND and agent.busy_reason is BusyReason.WORK:
+            assert any(w.accepted for w in agent.work)
+            return  # rule 6: Omni status is the agent's business while the work is open
+        assert sf.presence is not None, "logged in to the contact center but offline in Omni"
+        if any(w.accepted for w in agent.work):
+            # The agent left Busy/Inbound by hand while work is open: ordinary rule 1.
+            assert sf.presence == mapped, (agent.state, sf.presence, mapped)
+            return
+        assert sf.presence == mapped or agent.state == self.target_for_presence(sf.presence), (
+            str(agent.state),
+            sf.presence,
+            mapped,
+        )
+
+    def check_bounded(self, factor: int) -> None:
+        assert self.sf_commands <= factor * max(1, self.external), (
+            self.sf_commands,
+            self.external,
+        )
+
+
+# --- actions shared by the property test and the stateful test --------------------------------
+
+
+def selectable_states(catalog: StateCatalog) -> list[State]:
+    return [i.state for i in catalog.states() if i.agent_selectable]
+
+
+def perform(sim: Sim, action: str, pick: int) -> None:
+    """Play one action, if it applies now; `pick` chooses among the possible arguments."""
+    from presencesync.domain import (
+        AgentLoggedIn,
+        AgentLoggedOut,
+        CallAnswered,
+        CallEnded,
+        InteractionOffered,
+        SessionGraceExpired,
+        StateChangeRequested,
+        WrapEnded,
+        choose_agent,
+    )
+
+    agent, sf = sim.agent, sim.sf
+    states = selectable_states(sim.catalog)
+    statuses = sorted(sf.statuses)
+    work = sorted(sf.work)
+    if action == "cc_login":
+        if not agent.logged_in and sim.external_cc(
+            AgentLoggedIn(at=sim.now(), state=states[pick % len(states)])
+        ):
+            sim.omni_login_by_hand = False
+    elif action == "cc_logout":
+        sim.external_cc(AgentLoggedOut(at=sim.now()))
+    elif action == "cc_state":
+        if agent.logged_in:
+            sim.external_cc(StateChangeRequested(at=sim.now(), state=states[pick % len(states)]))
+    elif action == "call":
+        chosen = choose_agent([agent])
+        sim.call_no += 1
+        iid = f"call-{sim.call_no}"
+        offered = sim.apply(InteractionOffered(at=sim.now(), interaction_id=iid))
+        # No double routing: the core accepts an offer only for a routable agent.
+        assert (offered is not None) == (chosen is agent), (offered, chosen, agent)
+        if offered is not None:
+            assert not agent.work and agent.state != BUSY_INBOUND
+            assert sim.external_cc(CallAnswered(at=sim.now(), interaction_id=iid))
+    elif action == "hangup":
+        if agent.on_call and agent.state.major.value == "Busy":
+            sim.external_cc(CallEnded(at=sim.now(), interaction_id=agent.interaction_id or ""))
+    elif action == "wrap_end":
+        if agent.on_call:
+            sim.external_cc(WrapEnded(at=sim.now(), interaction_id=agent.interaction_id))
+    elif action == "grace_expire":
+        if not sim.console_connected:
+            sim.external_cc(
+                SessionGraceExpired(at=sim.now(), policy=sim.settings.session_end_policy)
+            )
+    elif action == "disconnect":
+        if sim.console_connected:
+            sim.external += 1
+            sim.disconnect()
+    elif action == "reconnect":
+        sim.external += 1
+        sim.connect()
+    elif action in ("sf_status", "sf_supervisor"):
+        if sf.online:
+            status = statuses[pick % len(statuses)]
+            if status != sf.status:
+                reason = (
+                    StatusChangeReason.MANUAL
+                    if action == "sf_status"
+                    else StatusChangeReason.SUPERVISOR
+                )
+                sim.external_sf(sf.agent_set_status(status, sim.now(), reason))
+    elif action == "sf_login":
+        if not sf.online:
+            sim.external_sf(sf.agent_login(statuses[pick % len(statuses)], sim.now()))
+            sim.omni_login_by_hand = True
+    elif action == "sf_logout":
+        if sf.online:
+            sim.external_sf(sf.agent_logout(sim.now()))
+            sim.omni_login_by_hand = False
+    elif action == "work_assign":
+        if sf.routes_work():
+            sim.external_sf(sf.assign_work(sim.now(), CHANNELS[pick % len(CHANNELS)]))
+    elif action in ("work_accept", "work_decline"):
+        assigned = [w for w in work if not sf.work[w].accepted]
+        if assigned:
+            work_id = assigned[pick % len(assigned)]
+            if action == "work_accept":
+                sim.external_sf(sf.accept_work(work_id, sim.now()))
+            else:
+                sim.external_sf(sf.decline_work(work_id, sim.now()))
+    elif action == "work_close":
+        opened = [w for w in work if sf.work[w].accepted]
+        if opened:
+            sim.external_sf(sf.close_work(opened[pick % len(opened)], sim.now()))
+    elif action == "deliver_sf":
+        if sim.to_sf:
+            sim.deliver_to_sf(pick % len(sim.to_sf))
+    elif action == "deliver_cc":
+        if sim.to_cc:
+            sim.deliver_to_cc(pick % len(sim.to_cc))
+    elif action == "drop_sf":
+        sim.drop(True, pick)
+    elif action == "drop_cc":
+        sim.drop(False, pick)
+    elif action == "dup_sf":
+        sim.duplicate(True, pick)
+    elif action == "dup_cc":
+        sim.duplicate(False, pick)
+    else:  # pragma: no cover - a typo in a test
+        raise AssertionError(f"unknown action {action}")
+
+
+CC_ACTIONS = ("cc_login", "cc_logout", "cc_state", "call", "hangup", "wrap_end")
+SF_ACTIONS = (
+    "sf_status",
+    "sf_supervisor",
+    "sf_login",
+    "sf_logout",
+    "work_assign",
+    "work_accept",
+    "work_decline",
+    "work_close",
+)
+CHANNEL_ACTIONS = ("deliver_sf", "deliver_cc", "drop_sf", "drop_cc", "dup_sf", "dup_cc")
+SESSION_ACTIONS = ("disconnect", "reconnect", "grace_expire")
+ALL_ACTIONS = CC_ACTIONS + SF_ACTIONS + CHANNEL_ACTIONS + SESSION_ACTIONS
+
+
+# --- helpers for example tests ----------------------------------------------------------------
+
+
+def describe_command(command: Command) -> str:
+    """`set_presence On_Break`, `omni_logout`, `set_state Away` (contact-center side)."""
+    from presencesync.domain import command_kind, command_payload
+
+    payload = command_payload(command)
+    arg = payload.get("presence_status") or payload.get("state")
+    return command_kind(command) + (f" {arg}" if arg else "")
+
+
+class Step:
+    """Marks a point in a Sim's history, to read what happened after it."""
+
+    def __init__(self, sim: Sim) -> None:
+        self.sim = sim
+        self.start = len(sim.decisions)
+
+    @property
+    def decisions(self) -> list[Decision]:
+        return [d for _, d in self.sim.decisions[self.start :]]
+
+    @property
+    def commands(self) -> list[str]:
+        return [describe_command(c) for d in self.decisions for c in d.commands]
+
+    @property
+    def salesforce_commands(self) -> list[str]:
+        return [
+            describe_command(c)
+            for d in self.decisions
+            for c in d.commands
+            if isinstance(c, SalesforceCommand)
+        ]
+
+
+def logged_in_sim(
+    config: OmniConfig | None = None, settings: SyncSettings | None = None, state: str = "Ready"
+) -> Sim:
+    """An agent logged in to both systems, everything delivered."""
+    from presencesync.domain import AgentLoggedIn
+
+    sim = Sim(config or example_config(), settings)
+    assert sim.external_cc(AgentLoggedIn(at=sim.now(), state=s(state)))
+    sim.run_until_quiet()
+    return sim
