@@ -24,11 +24,13 @@ def is_routable(agent: AgentSnapshot) -> bool:
 def choose_agent(agents: Iterable[AgentSnapshot]) -> AgentSnapshot | None:
     """The routable agent idle longest (Ready since the earliest time; ties by agent id)."""
     best: AgentSnapshot | None = None
-    best_key: tuple[datetime, str] | None = None
+    best_key: tuple[bool, datetime | None, str] | None = None
     for agent in agents:
         if not is_routable(agent):
             continue
-        key = (agent.since or datetime.min, agent.agent_id)
+        # An unknown `since` counts as idle longest; `datetime.min` would be naive and not
+        # comparable with the timezone-aware times of the other agents.
+        key = (agent.since is not None, agent.since, agent.agent_id)
         if best_key is None or key < best_key:
             best, best_key = agent, key
     return best
