@@ -110,10 +110,8 @@ def test_malformed_documents_are_problems_not_crashes() -> None:
         }
     )
     codes = sorted(p.code for p in rows.problems if p.code != "MISSING_MAJOR_MAPPING")
-    assert codes == sorted(
-        ["INVALID_ROW", "INVALID_FIELD", "INVALID_FIELD", "INVALID_ROW", "INVALID_FIELD"]
-        + ["UNKNOWN_STATE"]
-    )
+    expected = ["INVALID_ROW", "INVALID_FIELD", "INVALID_FIELD", "INVALID_ROW", "INVALID_FIELD"]
+    assert codes == sorted([*expected, "UNKNOWN_STATE"])
 
 
 def test_a_minor_row_without_a_status_means_use_the_major() -> None:
