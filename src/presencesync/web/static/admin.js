@@ -6,17 +6,20 @@
   const api = window.presencesync;
   const FLASH_KEY = "presencesync.admin.flash";
 
-  function flashOnReload(text) {
-    sessionStorage.setItem(FLASH_KEY, text);
+  // A message to show (in the status region `target`) once the page has reloaded.
+  function flashOnReload(target, text) {
+    sessionStorage.setItem(FLASH_KEY, JSON.stringify({ target: target, text: text }));
     location.reload();
   }
 
   function showFlash() {
-    const text = sessionStorage.getItem(FLASH_KEY);
-    if (text) {
-      sessionStorage.removeItem(FLASH_KEY);
-      api.setText("fetch-status", text);
-    }
+    const raw = sessionStorage.getItem(FLASH_KEY);
+    if (!raw) return;
+    sessionStorage.removeItem(FLASH_KEY);
+    try {
+      const flash = JSON.parse(raw);
+      api.setText(flash.target, flash.text);
+    } catch (err) { /* an old or foreign value: ignore it */ }
   }
 
   // --- Fetch Omni-channel configuration -------------------------------------------------
@@ -29,7 +32,7 @@
     button.disabled = false;
     if (result.ok) {
       const n = result.data.presence_statuses.length;
-      flashOnReload("Fetched " + n + " presence status" + (n === 1 ? "" : "es") + " from Salesforce.");
+      flashOnReload("fetch-status", "Fetched " + n + " presence status" + (n === 1 ? "" : "es") + " from Salesforce.");
       return;
     }
     api.setText("fetch-status", "");
@@ -204,7 +207,7 @@
     }
     const result = await api.call("PUT", "/states", { minor_states: minor });
     if (result.ok) {
-      flashOnReload("Minor states saved.");
+      flashOnReload("states-status", "Minor states saved.");
       return;
     }
     const details = Array.isArray(result.error.details) ? result.error.details

@@ -66,6 +66,15 @@
 
     const presence = agent.presence_status;
     setIfChanged("omni-presence", presence ? (labels[presence] || presence) : "Offline");
+    // While a command of ours is on its way to the console, say where presence is heading.
+    const desired = agent.desired_presence_status;
+    let heading = "";
+    if (agent.logged_in && desired && desired !== presence) {
+      heading = "(being set to " + (labels[desired] || desired) + ")";
+    } else if (!agent.logged_in && presence) {
+      heading = "(going offline)";
+    }
+    setIfChanged("omni-desired", heading);
     setIfChanged("console-status", agent.console_connected ? "connected" : "not connected");
     const list = $("work-items");
     list.textContent = "";
