@@ -61,3 +61,18 @@ def count_rows(engine: Engine) -> dict[str, int]:
             name: int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0)
             for name, table in tables.metadata.tables.items()
         }
+
+
+def settle_outbox(engine: Engine) -> None:
+    """PostgreSQL tests share one schema: mark other tests' commands done so that a test that
+    claims commands sees only its own."""
+    import sqlalchemy as sa
+
+    from presencesync.store import tables
+
+    with engine.db.begin() as conn:
+        conn.execute(
+            sa.update(tables.outbox)
+            .where(tables.outbox.c.status == "pending")
+            .values(status="done")
+        )

@@ -27,7 +27,7 @@ from presencesync.domain import (
 from presencesync.service import Engine, NotFound, SalesforceView, event_to_json, open_engine
 from presencesync.store import tables
 
-from .engine_kit import count_rows, now, seed_account, seed_agents
+from .engine_kit import count_rows, now, seed_account, seed_agents, settle_outbox
 
 
 def _log(engine: Engine, account: str, agent: str) -> list[sa.Row]:
@@ -40,6 +40,7 @@ def _log(engine: Engine, account: str, agent: str) -> list[sa.Row]:
 
 
 def test_login_writes_log_snapshot_history_and_outbox_together(engine: Engine, account: str):
+    settle_outbox(engine)
     engine.create_agent(account, "alice", "Alice", "005000000000001")
     applied = engine.submit(account, "alice", AgentLoggedIn(at=now()), source="contactpad")
     assert not applied.duplicate and applied.decision.outcome is Outcome.APPLIED
@@ -313,3 +314,24 @@ def test_in_memory_sqlite_is_one_shared_database():
         for thread in threads:
             thread.join()
         assert all(r.snapshot.state == READY for r in engine.list_agents(account))
+
+
+def test_the_same_event_submitted_at_once_is_applied_once(engine: Engine, account: str):
+    engine.create_agent(account, "max", "Max", None)
+    results = []
+    barrier = threading.Barrier(8)
+
+    def send() -> None:
+        barrier.wait()
+        results.append(
+            engine.submit(account, "max", AgentLoggedIn(at=now()), source="bridge", source_id="x")
+        )
+
+    threads = [threading.Thread(target=send) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.duplicate for r in results) == [False] + [True] * 7
+    assert len({r.event_id for r in results}) == 1
+    assert len(_log(engine, account, "max")) == 1

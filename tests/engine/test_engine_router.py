@@ -13,6 +13,7 @@ from presencesync.domain import (
     BUSY_INBOUND,
     READY,
     AgentLoggedIn,
+    AgentLoggedOut,
     Rejected,
     StateChangeRequested,
     WorkAssigned,
@@ -139,3 +140,21 @@ def test_wrap_end_makes_the_agent_routable_again(engine: Engine, account: str):
     assert engine.get_agent(account, "solo").snapshot.offered_interaction_id == waiting.id
     assert engine.router.get(account, waiting.id).status == "offered"
     assert engine.get_agent(account, "solo").snapshot.state == READY
+
+
+def test_an_offer_left_by_logout_goes_to_the_next_agent(engine: Engine, account: str):
+    _ready(engine, account, "leaver", idle_for=100)
+    _ready(engine, account, "stayer", idle_for=10)
+    call = engine.router.offer(account, "q")
+    assert call.agent_id == "leaver"
+    engine.submit(account, "leaver", AgentLoggedOut(at=now()), source="t")
+    moved = engine.router.get(account, call.id)
+    assert (moved.status, moved.agent_id) == ("offered", "stayer")
+
+
+def test_a_call_ends_when_the_agent_is_logged_out_during_it(engine: Engine, account: str):
+    _ready(engine, account, "talker")
+    call = engine.router.offer(account, "q")
+    engine.router.answer(account, call.id, "talker")
+    engine.submit(account, "talker", AgentLoggedOut(at=now()), source="t")
+    assert engine.router.get(account, call.id).status == "ended"

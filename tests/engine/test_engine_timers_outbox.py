@@ -22,7 +22,7 @@ from presencesync.service import Engine, OutboxCommand, OutboxDispatcher, TimerR
 from presencesync.service.outbox import backoff
 from presencesync.store import tables
 
-from .engine_kit import now
+from .engine_kit import now, settle_outbox
 
 
 def _connected_agent(engine: Engine, account: str, agent: str) -> None:
@@ -117,18 +117,8 @@ def _outbox(engine: Engine) -> list[sa.Row]:
         return conn.execute(sa.select(tables.outbox).order_by(tables.outbox.c.id)).all()
 
 
-def _settle_outbox(engine: Engine) -> None:
-    """PostgreSQL tests share one schema: leave other tests' commands out of this one."""
-    with engine.db.begin() as conn:
-        conn.execute(
-            sa.update(tables.outbox)
-            .where(tables.outbox.c.status == "pending")
-            .values(status="done")
-        )
-
-
 def test_claim_leases_and_retry_backs_off(engine: Engine, account: str):
-    _settle_outbox(engine)
+    settle_outbox(engine)
     engine.create_agent(account, "eve", "Eve", None)
     engine.submit(account, "eve", AgentLoggedIn(at=now()), source="t")
     (command,) = engine.claim_commands(lease_seconds=60)
@@ -156,7 +146,7 @@ def test_claim_leases_and_retry_backs_off(engine: Engine, account: str):
 
 
 def test_dispatcher_delivers_retries_and_skips_superseded(engine: Engine, account: str):
-    _settle_outbox(engine)
+    settle_outbox(engine)
     engine.create_agent(account, "fay", "Fay", "005000000000006")
     engine.create_agent(account, "gus", "Gus", "005000000000007")
     engine.submit(account, "fay", AgentLoggedIn(at=now()), source="t")  # fay:1 omni_login

@@ -469,7 +469,7 @@ class Engine:
     ) -> Applied:
         """Apply one event durably; returns once its transaction has committed."""
         result = self._submit(Item(account_id, agent_id, _check_event(event), source, source_id))
-        if result.became_routable:
+        if result.needs_routing:
             self._drain_quietly(account_id)
         return result.applied
 
@@ -657,7 +657,7 @@ class Engine:
                     conn.execute(sa.delete(t.timers).where(t.timers.c.id == row.id))
                 continue
             fired += 1
-            if result.became_routable:
+            if result.needs_routing:
                 self._drain_quietly(row.account_id)
         return fired
 

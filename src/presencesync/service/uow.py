@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -59,10 +59,15 @@ class Result:
     routable_before: bool
     routable_after: bool
     has_salesforce_commands: bool
+    requeued: bool = False  # an offered call went back to the queue (the agent left)
 
     @property
     def became_routable(self) -> bool:
         return self.routable_after and not self.routable_before
+
+    @property
+    def needs_routing(self) -> bool:
+        return self.became_routable or self.requeued
 
 
 @dataclass
@@ -103,7 +108,7 @@ def apply_batch(
     timer_ops: list[TimerOp] = []
     timer_owner: dict[str, tuple[str, str]] = {}
     fired_timers: list[int] = []
-    pending: list[tuple[int, int, Decision, bool, bool, bool]] = []  # result slot -> event row
+    pending: list[tuple[int, int, Result]] = []  # result slot, event row, result sans event id
     duplicates_in_batch: list[tuple[int, int]] = []  # result slot -> event row
 
     for item in items:
@@ -194,17 +199,28 @@ def apply_batch(
             timer_owner[op.key] = (item.account_id, item.agent_id)
         if item.timer_id is not None:
             fired_timers.append(item.timer_id)
+        requeued = _follow_interactions(conn, item, before, after, now)
         pending.append(
-            (slot, row_index, decision, is_routable(before), is_routable(after), bool(salesforce))
+            (
+                slot,
+                row_index,
+                Result(
+                    Applied(0, False, decision),
+                    is_routable(before),
+                    is_routable(after),
+                    bool(salesforce),
+                    requeued,
+                ),
+            )
         )
         results.append(None)  # type: ignore[arg-type]  # filled once the row id is known
 
     event_ids = _write(
         conn, agents, event_rows, history_rows, outbox_rows, timer_ops, timer_owner, fired_timers
     )
-    for slot, row_index, decision, before_ok, after_ok, commands in pending:
-        applied = Applied(event_ids[row_index], False, decision)
-        results[slot] = Result(applied, before_ok, after_ok, commands)
+    for slot, row_index, result in pending:
+        applied = Applied(event_ids[row_index], False, result.applied.decision)
+        results[slot] = replace(result, applied=applied)
     for slot, row_index in duplicates_in_batch:
         first = event_ids[row_index]
         outcome = event_rows[row_index]["outcome"]
@@ -212,6 +228,33 @@ def apply_batch(
         assert isinstance(old, Result)
         results[slot] = _duplicate(first, outcome, old.applied.decision.agent)
     return results
+
+
+def _follow_interactions(
+    conn: Connection, item: Item, before: AgentSnapshot, after: AgentSnapshot, now: datetime
+) -> bool:
+    """Keep the interaction rows in step when the agent leaves a call or an offer by any
+    event (logout, Omni logout, session end...). The router's own events move the rows in
+    their hooks first, so these guarded updates find nothing to do for them. Returns True when
+    an offered call went back to the queue."""
+    i = t.interactions
+    requeued = False
+    offered = before.offered_interaction_id
+    if offered is not None and after.offered_interaction_id != offered:
+        moved = conn.execute(
+            sa.update(i)
+            .where(i.c.id == offered, i.c.status == "offered", i.c.agent_id == item.agent_id)
+            .values(status="queued", agent_id=None)
+        )
+        requeued = moved.rowcount == 1
+    call = before.interaction_id
+    if call is not None and after.interaction_id != call:
+        conn.execute(
+            sa.update(i)
+            .where(i.c.id == call, i.c.status == "answered", i.c.agent_id == item.agent_id)
+            .values(status="ended", ended_at=now)
+        )
+    return requeued
 
 
 def _duplicate(event_id: int, outcome: str, snapshot: AgentSnapshot) -> Result:
