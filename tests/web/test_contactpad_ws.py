@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
@@ -103,3 +106,29 @@ def test_other_sites_pages_cannot_open_the_stream(client: TestClient, acme: Acco
     ):
         ws.receive_json()
     assert info.value.code == 4401
+
+
+def test_changes_committed_elsewhere_reach_the_feed_by_polling(
+    app_factory: Any, acme: Account
+) -> None:
+    """Another process sharing the store: its commits never reach this app's callback."""
+    from presencesync.domain import AgentLoggedIn
+    from presencesync.service import open_engine
+
+    store = app_factory().state.engine
+    url = str(store.db.url)
+    with (
+        open_engine(url) as other_process,
+        TestClient(app_factory(stream_poll_seconds=0.1)) as client,
+        client.websocket_connect(
+            "/api/v1/agents/alice/stream", headers=bearer(acme.agents["alice"])
+        ) as ws,
+    ):
+        assert _next_agent(ws)["state"] == "LoggedOut"
+        other_process.submit(
+            acme.id,
+            "alice",
+            AgentLoggedIn(at=datetime.now(UTC)),
+            source="other",
+        )
+        assert _next_agent(ws)["state"] == "Ready"

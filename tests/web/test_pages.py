@@ -249,6 +249,9 @@ def test_agents_overview(client: TestClient, acme: Account) -> None:
     sign_in(client, acme.supervisor)
     html = client.get("/agents").text
     assert 'data-agent="alice"' in html and 'data-agent="bob"' in html
+    page = Page(html)
+    assert page.label_of("queue") == "Queue" and "Offer a call" in page.buttons
+    assert_every_control_has_a_visible_label(page)
     sign_in(client, acme.agents["alice"])
     assert client.get("/agents").status_code == 403
 

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 
@@ -150,13 +149,19 @@ def test_contactpad_scripts(chromium: Any, server: str, account: Account) -> Non
     # No console is connected: Omni-Channel is still offline, on its way to Available.
     expect(pad.locator("#omni-desired")).to_have_text("(being set to Available)")
 
-    # A call offered by someone else appears without a reload.
-    with httpx.Client(
-        base_url=server, headers={"Authorization": f"Bearer {account.supervisor}"}
-    ) as supervisor:
-        call = supervisor.post("/api/v1/interactions", json={"queue": "support"}).json()
-    assert call["agent_id"] == "alice"
+    # A supervisor offers a call (from the agents overview): it appears without a reload.
+    overview, overview_errors = _page(chromium, server, account.supervisor)
+    expect(overview).to_have_url(server + "/agents")
+    overview.get_by_label("Queue").fill("")
+    overview.get_by_role("button", name="Offer a call").click()
+    expect(overview.locator("#agents-problems")).to_contain_text("queue", timeout=TIMEOUT_MS)
+    overview.get_by_label("Queue").fill("support")
+    overview.get_by_role("button", name="Offer a call").click()
+    expect(overview.locator("#offer-status")).to_contain_text(
+        "offered to alice", timeout=TIMEOUT_MS
+    )
     expect(pad.locator("#offer-text")).to_contain_text("support", timeout=TIMEOUT_MS)
+    assert overview_errors == []
     pad.get_by_role("button", name="Answer").click()
     expect(state).to_have_text("Busy/Inbound", timeout=TIMEOUT_MS)
 

@@ -77,6 +77,7 @@ def create_app(
     start_background: bool = True,
     session_secret: str | bytes | None = None,
     secure_cookies: bool | None = None,
+    stream_poll_seconds: float = 5.0,
 ) -> FastAPI:
     """The presencesync web app on top of `engine` (a `presencesync.service.Engine`).
 
@@ -84,6 +85,8 @@ def create_app(
     org with (default: an AsyncSalesforceClient). `start_background=False` leaves out the
     outbox dispatcher and the timer runner (tests that drive the engine themselves).
     `secure_cookies=None` marks the session cookie Secure when the request came over HTTPS.
+    `stream_poll_seconds`: how often a ContactPad feed re-reads its agent, for changes
+    committed by other processes sharing the store.
     """
     metrics = Metrics()
     feed = AgentFeed()
@@ -145,6 +148,7 @@ def create_app(
     app.state.bridge_hub = hub
     app.state.session_codec = SessionCodec(session_secret)
     app.state.secure_cookies = secure_cookies
+    app.state.stream_poll_seconds = stream_poll_seconds
     app.state.salesforce_client_factory = salesforce_client_factory or omni.default_client_factory
 
     install_error_handlers(app)

@@ -7,7 +7,9 @@ messages from the client are ignored, except `{"type": "ping"}`, answered by `{"
 
 The engine's after-commit callback may run on any thread: it only marks the agent dirty on the
 event loop, and each connection's task reads the agent afresh. Several changes in a burst are
-therefore sent as one message with the newest state (what a screen needs).
+therefore sent as one message with the newest state (what a screen needs). The callback sees
+only this process's commits; when several processes share the store, each connection also
+re-reads its agent every `stream_poll_seconds` and sends it if it changed.
 """
 
 from __future__ import annotations
@@ -107,17 +109,22 @@ async def agent_stream(websocket: WebSocket, agent_id: str) -> None:
     changed = feed.watch(caller.account_id, agent_id)
     await websocket.accept()
     reader = asyncio.create_task(_read(websocket))
+    poll = app.state.stream_poll_seconds
     try:
-        await websocket.send_json({"type": "agent", "agent": agent_view(record)})
+        last = agent_view(record)
+        await websocket.send_json({"type": "agent", "agent": last})
         while not reader.done():
             waiter = asyncio.create_task(changed.wait())
-            await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({waiter, reader}, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
             if reader.done():
                 break
             changed.clear()
             record = await run_in_threadpool(engine.get_agent, caller.account_id, agent_id)
-            await websocket.send_json({"type": "agent", "agent": agent_view(record)})
+            view = agent_view(record)
+            if view != last:
+                last = view
+                await websocket.send_json({"type": "agent", "agent": view})
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client went away mid-send
     finally:

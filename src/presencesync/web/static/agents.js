@@ -35,5 +35,27 @@
     }
   }
 
+  // A call arrives on a queue: the router offers it to the longest-idle Ready agent.
+  document.getElementById("offer-form").addEventListener("submit", async function (event) {
+    event.preventDefault();
+    const queue = document.getElementById("queue").value.trim();
+    const result = await api.call("POST", "/interactions", { queue: queue });
+    if (!result.ok) {
+      api.setText("offer-status", "");
+      const details = Array.isArray(result.error.details) ? result.error.details : [];
+      const items = details.length
+        ? details.map(function (d) { return { text: d.field + ": " + d.message }; })
+        : [{ text: result.error.message }];
+      api.showProblems("agents-problems", "The call was not offered:", items);
+      return;
+    }
+    api.showProblems("agents-problems", "", []);
+    const call = result.data;
+    api.setText("offer-status", call.agent_id
+      ? "Call " + call.id + " offered to " + call.agent_id + "."
+      : "Call " + call.id + " queued: no agent can take it now.");
+    refresh();
+  });
+
   setInterval(refresh, REFRESH_MS);
 })();
