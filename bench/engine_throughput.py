@@ -243,7 +243,7 @@ def run_backend(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, default=10_000)
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per mode")
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds per mode")
     parser.add_argument("--threads", type=int, default=64, help="submitters at saturation")
     parser.add_argument("--rate", type=float, default=200.0, help="offered events/s")
     parser.add_argument(

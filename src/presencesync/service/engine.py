@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from presencesync.domain import (
+    AgentSnapshot,
     DomainError,
     Event,
     InvalidConfig,
@@ -500,6 +501,30 @@ class Engine:
             self._process([item])
         return item.future.result()
 
+    def _submit_many(self, items: list[Item]) -> list[Result | Exception]:
+        """Submit independent events together (they share transactions); the outcome of each,
+        in order. Routes queued calls afterwards where an agent became routable."""
+        for item in items:
+            _check_source(item.source, item.source_id)
+        if self._writers is not None and not self._writers.owns_current_thread():
+            for item in items:
+                self._writers.put(item)
+        elif items:
+            self._process(items)
+        outcomes: list[Result | Exception] = []
+        for item in items:
+            try:
+                outcomes.append(item.future.result())
+            except Exception as error:
+                outcomes.append(error)
+        for account_id in dict.fromkeys(
+            item.account_id
+            for item, outcome in zip(items, outcomes, strict=True)
+            if isinstance(outcome, Result) and outcome.needs_routing
+        ):
+            self._drain_quietly(account_id)
+        return outcomes
+
     def _drain_quietly(self, account_id: str) -> None:
         try:
             self.router.drain(account_id)
@@ -637,28 +662,30 @@ class Engine:
                 .order_by(t.timers.c.due_at, t.timers.c.id)
                 .limit(500)
             ).all()
-        fired = 0
-        for row in due:
-            event = event_from_json(row.event)
-            # The timer row id makes the firing idempotent: fired twice, applied once.
-            item = Item(
+        # The timer row id makes the firing idempotent: fired twice, applied once. All due
+        # timers go to the writers at once, so they share transactions.
+        items = [
+            Item(
                 row.account_id,
                 row.agent_id,
-                event,
+                event_from_json(row.event),
                 "timer",
                 f"timer:{row.id}",
                 timer_id=row.id,
             )
-            try:
-                result = self._submit(item)
-            except DomainError as error:
-                log.warning("timer %s refused (%s); dropping it", row.key, error.code)
-                with self._write() as conn, conn.begin():
-                    conn.execute(sa.delete(t.timers).where(t.timers.c.id == row.id))
-                continue
-            fired += 1
-            if result.needs_routing:
-                self._drain_quietly(row.account_id)
+            for row in due
+        ]
+        fired = 0
+        refused: list[int] = []
+        for item, outcome in zip(items, self._submit_many(items), strict=True):
+            if isinstance(outcome, DomainError):
+                log.warning("timer %s refused (%s); dropping it", item.timer_id, outcome.code)
+                refused.append(item.timer_id)  # type: ignore[arg-type]
+            elif isinstance(outcome, Result):
+                fired += 1
+        if refused:
+            with self._write() as conn, conn.begin():
+                conn.execute(sa.delete(t.timers).where(t.timers.c.id.in_(refused)))
         return fired
 
     def pending_timers(self, account_id: str, agent_id: str) -> list[tuple[str, datetime]]:
@@ -676,12 +703,24 @@ class Engine:
         """Given Salesforce's view of the account's users, submit a SalesforceSnapshot for each
         linked agent whose snapshot disagrees; the pure core decides the corrections."""
         self.get_account(account_id)
-        out: list[Applied] = []
-        for view in views:
-            record = self.find_agent_by_salesforce_user(account_id, view.salesforce_user_id)
-            if record is None:
-                continue
-            snap = record.snapshot
+        by_user = {view.salesforce_user_id: view for view in views}
+        a = t.agents
+        linked: list[tuple[str, AgentSnapshot]] = []
+        users = sorted(by_user)
+        with self._read() as conn:
+            for start in range(0, len(users), 500):
+                rows = conn.execute(
+                    sa.select(a.c.agent_id, a.c.salesforce_user_id, a.c.snapshot).where(
+                        a.c.account_id == account_id,
+                        a.c.salesforce_user_id.in_(users[start : start + 500]),
+                    )
+                )
+                linked.extend(
+                    (row.salesforce_user_id, AgentSnapshot.from_json(row.snapshot)) for row in rows
+                )
+        items: list[Item] = []
+        for user, snap in linked:
+            view = by_user[user]
             same_work = {(w.work_id, w.accepted) for w in snap.work} == {
                 (w.work_id, w.accepted) for w in view.open_work
             }
@@ -693,8 +732,14 @@ class Engine:
                 open_work=tuple(OpenWork(w.work_id, w.accepted, w.channel) for w in view.open_work),
                 cause=Cause.RECONCILE,
             )
-            out.append(self.submit(account_id, record.agent_id, event, source="reconcile"))
-        return out
+            items.append(Item(account_id, snap.agent_id, event, "reconcile"))
+        applied: list[Applied] = []
+        for item, outcome in zip(items, self._submit_many(items), strict=True):
+            if isinstance(outcome, Result):
+                applied.append(outcome.applied)
+            else:
+                log.warning("reconciling %s failed: %r", item.agent_id, outcome)
+        return applied
 
 
 def _check_event(event: object) -> Event:
