@@ -468,6 +468,7 @@ def perform(sim: Sim, action: str, pick: int) -> None:
         CallAnswered,
         CallEnded,
         InteractionOffered,
+        InteractionOfferWithdrawn,
         SessionGraceExpired,
         StateChangeRequested,
         WrapEnded,
@@ -498,6 +499,19 @@ def perform(sim: Sim, action: str, pick: int) -> None:
         if offered is not None:
             assert not agent.work and agent.state != BUSY_INBOUND
             assert sim.external_cc(CallAnswered(at=sim.now(), interaction_id=iid))
+    elif action == "offer":  # the router offers a call; the agent has not answered yet
+        chosen = choose_agent([agent])
+        sim.call_no += 1
+        offered = sim.apply(InteractionOffered(at=sim.now(), interaction_id=f"call-{sim.call_no}"))
+        assert (offered is not None) == (chosen is agent)
+    elif action == "answer":
+        if agent.offered_interaction_id is not None:
+            iid = agent.offered_interaction_id
+            assert sim.external_cc(CallAnswered(at=sim.now(), interaction_id=iid))
+    elif action == "decline_offer":
+        if agent.offered_interaction_id is not None:
+            iid = agent.offered_interaction_id
+            assert sim.external_cc(InteractionOfferWithdrawn(at=sim.now(), interaction_id=iid))
     elif action == "hangup":
         if agent.on_call and agent.state.major.value == "Busy":
             sim.external_cc(CallEnded(at=sim.now(), interaction_id=agent.interaction_id or ""))
@@ -567,7 +581,17 @@ def perform(sim: Sim, action: str, pick: int) -> None:
         raise AssertionError(f"unknown action {action}")
 
 
-CC_ACTIONS = ("cc_login", "cc_logout", "cc_state", "call", "hangup", "wrap_end")
+CC_ACTIONS = (
+    "cc_login",
+    "cc_logout",
+    "cc_state",
+    "call",
+    "offer",
+    "answer",
+    "decline_offer",
+    "hangup",
+    "wrap_end",
+)
 SF_ACTIONS = (
     "sf_status",
     "sf_supervisor",

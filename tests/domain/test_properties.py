@@ -13,11 +13,18 @@ Convergence, as checked (`Sim.check_converged`):
   status means Busy/Inbound); during a call Salesforce is held at the call state's status
   (rule 11); while accepted work is open the agent is in Busy/Inbound and Omni status is free
   (rule 6);
-- a logged-out agent is offline in Omni, unless the agent logged in to Omni by hand after the
-  contact-center logout: rule 3 logs Omni in on a contact-center login, but nothing logs a
-  person in to the contact center because of an Omni login (`decide._follow_salesforce` only
-  remembers the status as the desired presence), so the agent stays Omni-online and
-  contact-center-logged-out, which is what the agent asked for.
+- a logged-out agent is offline in Omni, unless the agent's latest Omni action was logging in
+  by hand and no contact-center login came after it. Rule 3 logs Omni in on a contact-center
+  login, but nothing logs a person in to the contact center because of an Omni login
+  (`decide._follow_salesforce` only remembers the status as the desired presence), so such an
+  agent stays Omni-online and contact-center-logged-out, which is what the agent asked for. (A
+  manual Omni login may also reach the core after the Omni logout that logged the contact
+  center out, rule 5; the outcome is the same.) An Omni-online status that is the effect of a
+  command of ours overtaken by our own logout is logged out again.
+
+Commands are counted on the Salesforce side (set presence, Omni login, Omni logout); external
+changes are the actions of people and systems (agent, supervisor, router, wrap timer, Omni
+routing, the console going away or coming back), never echoes, drops or duplicates.
 """
 
 from __future__ import annotations

@@ -56,6 +56,18 @@ class BothSystems(RuleBasedStateMachine):
         self.act("call")
 
     @rule()
+    def call_offered(self) -> None:
+        self.act("offer")
+
+    @rule()
+    def offer_answered(self) -> None:
+        self.act("answer")
+
+    @rule()
+    def offer_declined(self) -> None:
+        self.act("decline_offer")
+
+    @rule()
     def hangup(self) -> None:
         self.act("hangup")
 
