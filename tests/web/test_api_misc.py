@@ -247,3 +247,29 @@ def test_agents_gauge_counts_stored_agents_at_start(tmp_path: Path) -> None:
     assert _sample(text, "presencesync_agents", state="Ready") == 1
     assert _sample(text, "presencesync_agents", state="LoggedOut") == 3
     assert second.id != first.id
+
+
+def test_oversized_bodies_are_refused(engine: Engine, client: TestClient, acme: Account) -> None:
+    save_statuses(engine, acme.id)
+    big = valid_config()
+    big["padding"] = "x" * 1_100_000
+    response = client.put("/api/v1/omni/config", json=big, headers=bearer(acme.admin))
+    assert response.status_code == 413
+    assert error_of(response)["code"] == "PAYLOAD_TOO_LARGE"
+    assert engine.get_omni_config(acme.id) is None
+
+
+def test_oversized_streamed_bodies_are_refused(client: TestClient, acme: Account) -> None:
+    def chunks() -> Any:
+        yield b'{"padding": "'
+        for _ in range(12):
+            yield b"x" * 100_000
+        yield b'"}'
+
+    response = client.put(
+        "/api/v1/settings",
+        content=chunks(),
+        headers={**bearer(acme.admin), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert error_of(response)["code"] == "PAYLOAD_TOO_LARGE"

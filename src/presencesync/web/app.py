@@ -25,7 +25,7 @@ from presencesync.web.api import agents, interactions, omni, settings
 from presencesync.web.auth import SessionCodec
 from presencesync.web.contactpad_ws import AgentFeed
 from presencesync.web.contactpad_ws import router as stream_router
-from presencesync.web.errors import install_error_handlers
+from presencesync.web.errors import BodyLimitMiddleware, install_error_handlers
 from presencesync.web.logging import RequestLogMiddleware
 from presencesync.web.metrics import Metrics, seed_agent_gauge
 from presencesync.web.openapi import install_openapi
@@ -164,6 +164,7 @@ def create_app(
         bridge.install(app, engine, hub)  # before /static, so its own routes come first
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_openapi(app, API_PREFIX)
+    app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
     return app
 

@@ -132,3 +132,53 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled_error", path=request.url.path)
         return error_response(500, "INTERNAL_ERROR", "an unexpected error occurred")
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over `max_bytes` (413) before anything reads them: no request of
+    the API needs more than a configuration document."""
+
+    def __init__(self, app: Any, max_bytes: int = 1_000_000) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", ())).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._too_large(scope, receive, send)
+            return
+        if declared is not None:
+            await self.app(scope, receive, send)  # the server enforces the declared length
+            return
+        # A streamed body: read it (up to the limit) before the app does, then replay it.
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away before sending its whole body
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                await self._too_large(scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Any:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": bytes(body), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _message(self) -> str:
+        return f"the request body is larger than {self.max_bytes} bytes"
+
+    async def _too_large(self, scope: Any, receive: Any, send: Any) -> None:
+        response = error_response(413, "PAYLOAD_TOO_LARGE", self._message())
+        await response(scope, receive, send)
