@@ -654,7 +654,7 @@ class Engine:
 
     def run_due_timers(self, now: datetime | None = None) -> int:
         """Submit every timer event that is due; returns how many were submitted."""
-        moment = now or utcnow()
+        moment = as_utc(now) or utcnow()
         with self._read() as conn:
             due = conn.execute(
                 sa.select(t.timers)

@@ -9,6 +9,7 @@ undo just that event.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import zlib
@@ -16,6 +17,7 @@ from collections.abc import Callable
 
 from presencesync.service.uow import Item
 
+log = logging.getLogger(__name__)
 _STOP = object()
 
 
@@ -51,7 +53,13 @@ class Writer:
                     break
                 batch.append(nxt)  # type: ignore[arg-type]
             for segment in _segments(batch):
-                self._process(segment)
+                try:
+                    self._process(segment)
+                except BaseException as error:  # never leave a submitter waiting forever
+                    log.exception("writer failed on a batch")
+                    for item in segment:
+                        if not item.future.done():
+                            item.future.set_exception(error)
             if stop:
                 return
 
