@@ -206,7 +206,7 @@ class ModelSalesforce:
     def snapshot(self, now: datetime, console: bool = True) -> SalesforceSnapshot:
         return SalesforceSnapshot(
             at=now,
-            seq=self.next_seq(),
+            seq=self.next_seq() if console else None,  # REST reads are not console events
             presence_status=self.presence,
             open_work=self.open_work(),
             console_connected=True if console else None,
@@ -527,6 +527,9 @@ def perform(sim: Sim, action: str, pick: int) -> None:
         if sim.console_connected:
             sim.external += 1
             sim.disconnect()
+    elif action == "rest_reconcile":  # drift reconciliation over REST (no console involved)
+        sim.external += 1
+        sim.apply(sf.snapshot(sim.now(), console=False))
     elif action == "reconnect":
         sim.external += 1
         sim.connect()
@@ -603,7 +606,7 @@ SF_ACTIONS = (
     "work_close",
 )
 CHANNEL_ACTIONS = ("deliver_sf", "deliver_cc", "drop_sf", "drop_cc", "dup_sf", "dup_cc")
-SESSION_ACTIONS = ("disconnect", "reconnect", "grace_expire")
+SESSION_ACTIONS = ("disconnect", "reconnect", "grace_expire", "rest_reconcile")
 ALL_ACTIONS = CC_ACTIONS + SF_ACTIONS + CHANNEL_ACTIONS + SESSION_ACTIONS
 
 

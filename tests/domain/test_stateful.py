@@ -120,6 +120,10 @@ class BothSystems(RuleBasedStateMachine):
         self.act("grace_expire")
 
     @rule()
+    def rest_reconcile(self) -> None:
+        self.act("rest_reconcile")
+
+    @rule()
     def console_reconnects(self) -> None:
         self.act("reconnect")
 
