@@ -59,7 +59,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
     stack = start_stack(
         database_url=f"sqlite:///{directory}/presencesync.db",
         emulator_db=":memory:",
-        agents=2,
+        agents=3,
         consoles="none",
         configure=False,
     )
@@ -67,6 +67,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
         yield stack
     finally:
         stack.stop()
+
+
+def ensure_mapping(stack: DemoStack) -> None:
+    """Tests that do not go through the admin page get the demo's mapping if none is saved."""
+    import httpx
+
+    from presencesync.demo import default_omni_config
+
+    admin = {"Authorization": f"Bearer {stack.info['admin_token']}"}
+    with httpx.Client(base_url=stack.api_url, headers=admin, trust_env=False) as api:
+        if api.get("/api/v1/omni/config").json().get("enabled"):
+            return
+        statuses = api.post("/api/v1/omni/fetch").json()["presence_statuses"]
+        api.put("/api/v1/omni/config", json=default_omni_config(statuses)).raise_for_status()
 
 
 @pytest.fixture(scope="package")

@@ -16,6 +16,7 @@ import httpx
 from playwright.sync_api import Browser, expect
 
 from presencesync.demo import DemoStack
+from tests.e2e.conftest import ensure_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "salesforce" / "package" / "aura" / "PresenceSyncBridge"
@@ -55,15 +56,7 @@ AURA_SHIM = """
 
 def test_the_aura_helper_drives_the_bridge(browser: Browser, stack: DemoStack) -> None:
     agent = stack.info["agents"][1]
-    admin = {"Authorization": f"Bearer {stack.info['admin_token']}"}
-    with httpx.Client(base_url=stack.api_url, headers=admin, trust_env=False) as api:
-        if not api.get("/api/v1/omni/config").json().get("enabled"):
-            # Run alone (without the scenario test): map the statuses the demo's way.
-            from presencesync.demo import default_omni_config
-
-            statuses = api.post("/api/v1/omni/fetch").json()["presence_statuses"]
-            api.put("/api/v1/omni/config", json=default_omni_config(statuses)).raise_for_status()
-
+    ensure_mapping(stack)
     page = browser.new_page()
     # No bridge parameters: the page's own auto-start stays out of the way.
     page.goto(f"{stack.emulator_url}/console/{agent['salesforce_user_id']}")

@@ -11,6 +11,7 @@ import httpx
 from playwright.sync_api import Browser, Page, expect
 
 from presencesync.demo import DemoStack, console_url
+from tests.e2e.conftest import ensure_mapping
 
 TIMEOUT_MS = 10_000
 
@@ -184,3 +185,40 @@ def _statuses(stack: DemoStack) -> dict[str, str]:
 def _saved_config(stack: DemoStack) -> dict[str, Any]:
     with _api(stack, stack.info["admin_token"]) as api:
         return dict(api.get("/api/v1/omni/config").json())
+
+
+def test_bridge_js_reconnects_and_replays(browser: Browser, stack: DemoStack) -> None:
+    ensure_mapping(stack)
+    agent = stack.info["agents"][2]
+    page = browser.new_page()
+    page.goto(console_url(stack.info, agent))
+    body = page.locator("body")
+    expect(body).to_have_attribute("data-presencesync-bridge", "connected", timeout=TIMEOUT_MS)
+    widget = page.locator("#omni-status-line")
+    with _api(stack, agent["token"]) as api:
+        path = f"/api/v1/agents/{agent['agent_id']}"
+        api.post(path + "/login").raise_for_status()
+        expect(widget).to_have_text("Omni-Channel: Available", timeout=TIMEOUT_MS)
+
+        # The server connection drops; the agent changes status before it is back.
+        page.evaluate("window.presencesyncBridge.socket.close()")
+        page.get_by_label("Omni-Channel status").select_option("Lunch")
+        expect(widget).to_have_text("Omni-Channel: Lunch", timeout=TIMEOUT_MS)
+        expect(body).to_have_attribute("data-presencesync-bridge", "connected", timeout=TIMEOUT_MS)
+        page.wait_for_function("() => presencesyncBridge.state().unacked === 0", timeout=TIMEOUT_MS)
+        state = page.evaluate("presencesyncBridge.state()")
+        assert state["stats"]["connects"] == 2
+        for _ in range(100):
+            if api.get(path).json()["state"] == "ExtendedAway/Lunch":
+                break
+            page.wait_for_timeout(50)
+        view = api.get(path).json()
+        assert (view["state"], view["presence_status"]) == ("ExtendedAway/Lunch", "Lunch")
+        history = api.get(path + "/history").json()
+        assert [h["to"] for h in history if h["side"] == "contact_center"].count(
+            "ExtendedAway/Lunch"
+        ) == 1
+        assert state["stats"]["commands"] == 1  # the login; nothing echoed back
+        api.post(path + "/logout").raise_for_status()
+        expect(widget).to_have_text("Omni-Channel: Offline", timeout=TIMEOUT_MS)
+    page.close()

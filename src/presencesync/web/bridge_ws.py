@@ -413,7 +413,10 @@ def bridge_endpoint(engine: Engine, hub: BridgeHub) -> Callable[[WebSocket], Any
                 agent.salesforce_user_id,
                 session,
             )
-            await hub.open(conn, hello)
+            try:
+                await hub.open(conn, hello)
+            except DomainError as exc:  # e.g. the agent was removed in between
+                raise ProtocolError(exc.code, exc.message, CLOSE_NOT_FOUND) from exc
             statuses = await asyncio.to_thread(engine.get_presence_statuses, conn.account_id)
             await conn.send(
                 {

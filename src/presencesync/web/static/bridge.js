@@ -25,6 +25,10 @@
   var FATAL_CODES = [4401, 4403, 4404, 4409];
   var MAX_UNACKED = 1000;
   var MAX_REMEMBERED = 256;
+  // Browsers answer the server's pings but never ping themselves: without our own heartbeat a
+  // server that vanished without closing would go unnoticed for minutes.
+  var HEARTBEAT_MS = 20000;
+  var HEARTBEAT_TIMEOUT_MS = 10000;
 
   function sameId(a, b) {
     return typeof a === "string" && typeof b === "string" && a.length > 0 &&
@@ -81,6 +85,8 @@
     this.refused = null;
     this.backoff = 250;
     this.timer = null;
+    this.heartbeat = null;
+    this.lastHeard = 0;
     this.stats = { connects: 0, eventsSent: 0, eventsAcked: 0, commands: 0, failures: 0 };
     (options.statuses || []).forEach(this.learnStatus, this);
   }
@@ -171,6 +177,7 @@
   Bridge.prototype.stop = function () {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearInterval(this.heartbeat);
     if (this.socket) this.socket.close(1000, "console closed");
   };
 
@@ -236,12 +243,14 @@
     socket.onmessage = function (message) {
       var msg;
       try { msg = JSON.parse(message.data); } catch (err) { return; }
+      self.lastHeard = Date.now();
       if (msg.type === "welcome") {
         (msg.presence_statuses || []).forEach(self.learnStatus, self);
         self.ready = true;
         self.backoff = 250;
         self.stats.connects += 1;
         self.unacked.forEach(function (event) { self.send(event); }); // replay, in order
+        self.startHeartbeat(socket);
         self.changed();
       } else if (msg.type === "event_ack") {
         if (self.unacked.delete(msg.seq)) self.stats.eventsAcked += 1;
@@ -252,20 +261,40 @@
         console.warn("presencesync bridge:", msg.code, msg.message);
       }
     };
-    socket.onclose = function (event) {
+    socket.onclose = function (event) { self.lost(socket, event.code, event.reason); };
+  };
+
+  /* The connection is gone (closed, or silent too long): reconnect unless told not to. */
+  Bridge.prototype.lost = function (socket, code, reason) {
+    var self = this;
+    if (self.socket !== socket) return;
+    clearInterval(self.heartbeat);
+    self.socket = null;
+    self.ready = false;
+    if (FATAL_CODES.indexOf(code) >= 0) {
+      self.refused = { code: code, reason: reason };
+      self.stopped = true; // a bad token or another console: retrying cannot help
+    }
+    self.changed();
+    if (self.stopped) return;
+    var delay = self.backoff * (0.75 + Math.random() * 0.5);
+    self.backoff = Math.min(self.backoff * 2, 10000);
+    self.timer = setTimeout(function () { self.connect(); }, delay);
+  };
+
+  Bridge.prototype.startHeartbeat = function (socket) {
+    var self = this;
+    clearInterval(self.heartbeat);
+    self.heartbeat = setInterval(function () {
       if (self.socket !== socket) return;
-      self.socket = null;
-      self.ready = false;
-      if (FATAL_CODES.indexOf(event.code) >= 0) {
-        self.refused = { code: event.code, reason: event.reason };
-        self.stopped = true; // a bad token or another console: retrying cannot help
+      if (Date.now() - self.lastHeard > HEARTBEAT_MS + HEARTBEAT_TIMEOUT_MS) {
+        // A dead peer may never complete the close handshake: do not wait for onclose.
+        self.lost(socket, 4000, "no answer from the server");
+        socket.close(4000, "no answer from the server");
+        return;
       }
-      self.changed();
-      if (self.stopped) return;
-      var delay = self.backoff * (0.75 + Math.random() * 0.5);
-      self.backoff = Math.min(self.backoff * 2, 10000);
-      self.timer = setTimeout(function () { self.connect(); }, delay);
-    };
+      self.send({ type: "ping" });
+    }, HEARTBEAT_MS);
   };
 
   /* --- commands ------------------------------------------------------------------------ */
