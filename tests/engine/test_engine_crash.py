@@ -26,7 +26,7 @@ from .engine_kit import now, seed_account, seed_agents
 
 CHILD = Path(__file__).with_name("crash_child.py")
 AGENTS = 6
-EVENTS_PER_AGENT = 24
+EVENTS_PER_AGENT = 16
 KILLS = 3  # plus a final clean run; the next child is started early, idle until used
 
 
@@ -115,7 +115,7 @@ def test_sigkill_loses_nothing_acknowledged(database_url: str, tmp_path: Path):
         assert child.ready.wait(30)
         # Resend what was never acknowledged (it may or may not have committed), then more.
         resend = [e for e in events[:next_index] if e["n"] not in acked]
-        stop_at = min(len(events), next_index + rng.randint(30, 50))
+        stop_at = min(len(events), next_index + rng.randint(20, 35))
         for message in [*resend, *events[next_index:stop_at]]:
             child.send(json.dumps(message))
         next_index = stop_at

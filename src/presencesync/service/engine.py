@@ -29,6 +29,7 @@ from presencesync.domain import (
     StateCatalog,
     SyncSettings,
     Transition,
+    new_agent,
     validate_config,
 )
 from presencesync.domain.events import Cause, Side
@@ -347,8 +348,6 @@ class Engine:
     def create_agent(
         self, account_id: str, agent_id: str, name: str, salesforce_user_id: str | None
     ) -> AgentRecord:
-        from presencesync.domain import new_agent
-
         agent_id = _text(agent_id, "agent_id", max_len=100, code="INVALID_AGENT")
         name = _text(name, "name", max_len=200, code="INVALID_AGENT")
         if salesforce_user_id is not None:
