@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,6 +72,7 @@ CLOSE_NOT_FOUND = 4404  # the agent no longer exists
 CLOSE_REPLACED = 4409  # a newer console of the same agent took over: do not reconnect
 
 HELLO_TIMEOUT_S = 15.0
+STATUS_CACHE_S = 5.0
 
 EVENT_PREFIX = "lightning:omniChannel"
 
@@ -133,6 +135,7 @@ class BridgeHub:
         self.engine = engine
         self._live: dict[tuple[str, str], _Connection] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._status_cache: dict[str, tuple[float, list[tuple[str, str]]]] = {}
         self.commands_sent = 0
         self.events_received = 0
 
@@ -148,7 +151,12 @@ class BridgeHub:
         conn = self._live.get((command.account_id, command.agent_id))
         if conn is None or conn.closed:
             return False
-        message = await asyncio.to_thread(self.command_message, command)
+        cached = self._cached_status_ids(command.account_id)
+        presence = command.payload.get("presence_status")
+        if cached is not None and (presence is None or presence in cached):
+            message = self.command_message(command)  # no store access: stay on the loop
+        else:
+            message = await asyncio.to_thread(self.command_message, command)
         if message is None:
             return True  # not a Salesforce command: nothing for the console to do
         sent = await conn.send(message)
@@ -164,7 +172,9 @@ class BridgeHub:
         presence = payload.get("presence_status")
         status_id = None
         if isinstance(presence, str):
-            status_id = self._status_ids(command.account_id).get(presence)
+            status_id = self._status_ids(command.account_id).get(presence) or self._status_ids(
+                command.account_id, refresh=True
+            ).get(presence)
         return {
             "type": "command",
             "command_id": command.command_id,
@@ -181,11 +191,28 @@ class BridgeHub:
             lock = self._locks[key] = asyncio.Lock()
         return lock
 
-    def _status_ids(self, account_id: str) -> dict[str, str]:
-        return {s.developer_name: s.id for s in self.engine.get_presence_statuses(account_id)}
+    def _statuses(self, account_id: str, refresh: bool = False) -> list[tuple[str, str]]:
+        """(id, developer name) of the account's last fetch. Cached briefly: every command
+        needs it, and a status keeps its id across fetches (a miss reloads)."""
+        now = time.monotonic()
+        cached = self._status_cache.get(account_id)
+        if cached is not None and cached[0] > now and not refresh:
+            return cached[1]
+        pairs = [(s.id, s.developer_name) for s in self.engine.get_presence_statuses(account_id)]
+        self._status_cache[account_id] = (now + STATUS_CACHE_S, pairs)
+        return pairs
+
+    def _status_ids(self, account_id: str, refresh: bool = False) -> dict[str, str]:
+        return {name: sid for sid, name in self._statuses(account_id, refresh)}
+
+    def _cached_status_ids(self, account_id: str) -> dict[str, str] | None:
+        cached = self._status_cache.get(account_id)
+        if cached is None or cached[0] <= time.monotonic():
+            return None
+        return {name: sid for sid, name in cached[1]}
 
     def _status_names(self, account_id: str) -> list[tuple[str, str]]:
-        return [(s.id, s.developer_name) for s in self.engine.get_presence_statuses(account_id)]
+        return self._statuses(account_id)
 
     def developer_name_for(self, account_id: str, status_id: str | None) -> str | None:
         for sid, name in self._status_names(account_id):
