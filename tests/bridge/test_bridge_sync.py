@@ -178,3 +178,24 @@ def test_console_reconnect_reconciles_before_anything_else(agent: AgentConsole) 
     agent.client.resume_bridge()
     agent.wait_presence("On_Break")  # reconciled on reconnect (rule 12)
     assert agent.view()["state"] == "Away/Break"
+
+
+def test_a_console_gone_past_the_grace_period_logs_the_agent_out(
+    env: Env, agent: AgentConsole
+) -> None:
+    env.admin.put("/api/v1/settings", json={"session_grace_seconds": 1}).raise_for_status()
+    try:
+        agent.login()
+        agent.wait_presence("Available")
+        agent.wait_quiet()
+        agent.client.pause_bridge()
+        wait_for(agent.view, lambda v: v["console_connected"] is False, what="disconnect seen")
+        view = agent.wait_state("LoggedOut", timeout=6)  # rule 12, policy "logout"
+        assert agent.history()[0]["cause"] == "session_end"
+        assert view["logged_in"] is False
+        # The console was still online in Omni: when it comes back, it is taken offline.
+        assert agent.omni()["online"] is True
+        agent.client.resume_bridge()
+        agent.wait_presence(None)
+    finally:
+        env.admin.put("/api/v1/settings", json={"session_grace_seconds": 60}).raise_for_status()
