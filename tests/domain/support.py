@@ -195,6 +195,15 @@ class ModelSalesforce:
         del self.work[work_id]
         return [WorkDeclined(at=now, seq=self.next_seq(), work_id=work_id)]
 
+    def push_timeout(self, work_id: str, now: datetime) -> list[Event]:
+        """The agent let a pushed item time out: Omni declines it and moves the agent to a
+        status without channels (`reason` OmniPushTimeout), if the org has one."""
+        events = self.decline_work(work_id, now)
+        away = sorted(n for n, st in self.statuses.items() if st.is_busy)
+        if self.online and away and self.status != away[0]:
+            events += self.agent_set_status(away[0], now, StatusChangeReason.PUSH_TIMEOUT)
+        return events
+
     def close_work(self, work_id: str, now: datetime) -> list[Event]:
         assert self.work[work_id].accepted
         del self.work[work_id]
@@ -554,14 +563,16 @@ def perform(sim: Sim, action: str, pick: int) -> None:
     elif action == "work_assign":
         if sf.routes_work():
             sim.external_sf(sf.assign_work(sim.now(), CHANNELS[pick % len(CHANNELS)]))
-    elif action in ("work_accept", "work_decline"):
+    elif action in ("work_accept", "work_decline", "push_timeout"):
         assigned = [w for w in work if not sf.work[w].accepted]
         if assigned:
             work_id = assigned[pick % len(assigned)]
             if action == "work_accept":
                 sim.external_sf(sf.accept_work(work_id, sim.now()))
-            else:
+            elif action == "work_decline":
                 sim.external_sf(sf.decline_work(work_id, sim.now()))
+            else:
+                sim.external_sf(sf.push_timeout(work_id, sim.now()))
     elif action == "work_close":
         opened = [w for w in work if sf.work[w].accepted]
         if opened:
@@ -603,6 +614,7 @@ SF_ACTIONS = (
     "work_assign",
     "work_accept",
     "work_decline",
+    "push_timeout",
     "work_close",
 )
 CHANNEL_ACTIONS = ("deliver_sf", "deliver_cc", "drop_sf", "drop_cc", "dup_sf", "dup_cc")

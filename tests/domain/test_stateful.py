@@ -106,6 +106,10 @@ class BothSystems(RuleBasedStateMachine):
         self.act("work_decline", pick)
 
     @rule(pick=picks)
+    def push_timeout(self, pick: int) -> None:
+        self.act("push_timeout", pick)
+
+    @rule(pick=picks)
     def work_close(self, pick: int) -> None:
         self.act("work_close", pick)
 
