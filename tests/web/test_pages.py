@@ -275,3 +275,31 @@ def test_pages_call_the_api_with_the_cookie_and_a_csrf_header(
 def test_static_assets_are_served(client: TestClient) -> None:
     for name in ("app.css", "api.js", "admin.js", "contactpad.js", "agents.js"):
         assert client.get(f"/static/{name}").status_code == 200, name
+
+
+def test_admin_page_keeps_saved_choices_that_went_stale(
+    engine: Engine, client: TestClient, acme: Account
+) -> None:
+    """A status gone from the org, a minor state removed: shown as they are, so that saving
+    reports them next to their rows instead of silently dropping them."""
+    save_statuses(engine, acme.id)
+    engine.save_omni_config(acme.id, valid_config(), "test")
+    engine.set_minor_states(acme.id, {"ExtendedAway": ["Meeting", "Training"]}, "test")
+    from presencesync.domain import PresenceStatus, StatusOption
+
+    engine.save_presence_statuses(
+        acme.id,
+        [
+            PresenceStatus("0N5000000000001AAA", "Available", "Available", StatusOption.ONLINE),
+            PresenceStatus("0N5000000000002AAA", "Busy", "Busy", StatusOption.BUSY),
+            PresenceStatus("0N5000000000004AAA", "Lunch", "Lunch", StatusOption.BUSY),
+        ],
+        "test",
+    )
+    sign_in(client, acme.admin)
+    html = client.get("/admin/omni-channel").text
+    assert '<option value="On_Break" selected>On_Break (not in the last fetch)</option>' in html
+    assert (
+        '<option value="ExtendedAway/Lunch" selected>ExtendedAway/Lunch '
+        "(no longer an agent-selectable state)</option>"
+    ) in html

@@ -156,6 +156,7 @@ def _admin_context(engine: Any, account_id: str) -> dict[str, Any]:
         "presence_rows": presence_rows,
         "state_rows": state_rows,
         "selectable_states": selectable,
+        "fetched_names": {s["developer_name"] for s in statuses},
         "settings": engine.get_settings(account_id).to_api(),
         "policies": SESSION_END_POLICIES,
         "minor_states": catalog.to_api(),
