@@ -126,6 +126,11 @@ def _replay_and_replace(env: Env, sockets: contextlib.ExitStack) -> None:
         )
     )
     assert _recv(third)["outcome"] == "ignored"
+    # A malformed event is acknowledged as rejected (a buggy bridge must not replay it forever).
+    third.send(json.dumps({"type": "event", "seq": 7, "name": 42, "params": []}))
+    rejected = _recv(third)
+    assert (rejected["seq"], rejected["outcome"]) == (7, "rejected")
+    assert rejected["error"]["code"] == "INVALID_EVENT"
     second.close()
     third.close()
     wait_for(

@@ -254,7 +254,7 @@ class BridgeHub:
             del self._live[key]
             try:
                 await self._submit(conn, ConsoleDisconnected(at=_now()), None)
-            except DomainError as exc:  # e.g. the agent was deleted meanwhile
+            except Exception as exc:  # the agent was deleted meanwhile, the server stops, ...
                 log.warning("bridge close of %s/%s: %s", conn.account_id, conn.agent_id, exc)
 
     async def handle_event(self, conn: _Connection, message: dict[str, Any]) -> dict[str, Any]:
@@ -267,7 +267,13 @@ class BridgeHub:
             # Happened before the hello's reading of the toolkit: the snapshot covers it.
             ack["outcome"] = "superseded"
             return ack
-        event = await asyncio.to_thread(self.domain_event, conn.account_id, message, _now())
+        try:
+            event = await asyncio.to_thread(self.domain_event, conn.account_id, message, _now())
+        except ProtocolError as exc:
+            # Acknowledged, so that a buggy bridge does not replay it forever.
+            ack["outcome"] = "rejected"
+            ack["error"] = {"code": exc.code, "message": exc.message}
+            return ack
         if event is None:
             ack["outcome"] = "ignored"
             return ack
