@@ -157,3 +157,19 @@ def test_agents_are_unique_per_account_and_paged(engine: Engine, account: str):
     with pytest.raises(NotFound) as missing:
         engine.get_agent(other, "agent3")  # exists, but in the other account
     assert missing.value.code == "AGENT_NOT_FOUND"
+
+
+def test_migrations_build_exactly_the_tables_of_the_code(database_url: str):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from presencesync.store import create_db_engine, upgrade
+
+    upgrade(database_url)
+    db = create_db_engine(database_url)
+    try:
+        with db.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), tables.metadata)
+    finally:
+        db.dispose()
+    assert diff == []

@@ -186,3 +186,34 @@ def test_dispatcher_delivers_retries_and_skips_superseded(engine: Engine, accoun
     }
     assert statuses["fay:1"][0] == "superseded"
     assert statuses["gus:1"] == ("done", 2)
+
+
+def test_an_agents_commands_go_out_in_order(engine: Engine, account: str):
+    settle_outbox(engine)
+    engine.create_agent(account, "hal", "Hal", None)
+    engine.create_agent(account, "ida", "Ida", None)
+    engine.submit(account, "hal", AgentLoggedIn(at=now()), source="t")  # hal:1
+    engine.submit(account, "hal", StateChangeRequested(at=now(), state=AWAY), source="t")  # hal:2
+    engine.submit(account, "ida", AgentLoggedIn(at=now()), source="t")  # ida:1
+    first = engine.claim_commands(limit=1)
+    assert [c.command_id for c in first] == ["hal:1"]
+    # hal:1 is leased (in flight elsewhere): hal:2 must wait for it, ida is free to go.
+    assert [c.command_id for c in engine.claim_commands()] == ["ida:1"]
+    engine.retry_command(first[0].id, "console busy")
+    assert engine.claim_commands() == []  # hal:1 backs off, so hal:2 waits too
+
+    attempts: list[str] = []
+
+    async def deliver(command: OutboxCommand) -> bool:
+        attempts.append(command.command_id)
+        return False  # the console is gone
+
+    with engine.db.begin() as conn:
+        conn.execute(sa.update(tables.outbox).values(next_attempt_at=now(), lease_until=None))
+
+    async def once() -> None:
+        await OutboxDispatcher(engine, deliver).run_once()
+
+    asyncio.run(once())
+    assert "hal:2" not in attempts  # never tried ahead of hal:1
+    assert attempts.count("hal:1") == 1

@@ -12,7 +12,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -39,7 +39,7 @@ def claim(conn: Connection, limit: int, lease_seconds: float) -> list[OutboxComm
     now = utcnow()
     o = t.outbox
     query = (
-        sa.select(o.c.id)
+        sa.select(o.c.id, o.c.account_id, o.c.agent_id)
         .where(
             o.c.status == "pending",
             o.c.next_attempt_at <= now,
@@ -50,7 +50,7 @@ def claim(conn: Connection, limit: int, lease_seconds: float) -> list[OutboxComm
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    ids = [row.id for row in conn.execute(query)]
+    ids = _in_agent_order(conn, conn.execute(query).all())
     if not ids:
         return []
     conn.execute(
@@ -80,6 +80,38 @@ def claim(conn: Connection, limit: int, lease_seconds: float) -> list[OutboxComm
         )
         for row in rows
     ]
+
+
+def _in_agent_order(conn: Connection, candidates: list[Any]) -> list[int]:
+    """Keep only the candidates whose agent has no earlier command still waiting elsewhere
+    (backing off, leased by another dispatcher, or locked by one that is claiming it right
+    now): one agent's commands must run in the order they were decided, or Salesforce would
+    end in an older status."""
+    if not candidates:
+        return []
+    o = t.outbox
+    agents = sorted({(row.account_id, row.agent_id) for row in candidates})
+    chosen = {row.id for row in candidates}
+    earlier = conn.execute(
+        sa.select(o.c.id, o.c.account_id, o.c.agent_id)
+        .where(
+            o.c.status == "pending",
+            o.c.id <= max(chosen),
+            sa.tuple_(o.c.account_id, o.c.agent_id).in_(agents),
+        )
+        .order_by(o.c.id)
+    ).all()
+    keep: list[int] = []
+    stopped: set[tuple[str, str]] = set()
+    for row in earlier:
+        agent = (row.account_id, row.agent_id)
+        if agent in stopped:
+            continue
+        if row.id in chosen:
+            keep.append(row.id)
+        else:
+            stopped.add(agent)  # an earlier command is not ours to send now: wait for it
+    return keep
 
 
 def finish(conn: Connection, outbox_ids: list[int], status: str) -> None:
@@ -186,20 +218,26 @@ class OutboxDispatcher:
         live = await asyncio.to_thread(engine.current_command_ids, commands)
         stale = [c.id for c in commands if c.id not in live]
         done: list[int] = []
+        held_up: set[tuple[str, str]] = set()  # agents whose earlier command was not delivered
         try:
             for command in commands:
                 if self._stopping:
                     break  # the lease runs out and the command is claimed again
                 if command.id not in live:
                     continue
-                try:
-                    ok = await self.deliver(command)
-                    error = "not delivered"
-                except Exception as exc:  # the transport's failure is the command's retry
-                    ok, error = False, f"{type(exc).__name__}: {exc}"
+                agent = (command.account_id, command.agent_id)
+                if agent in held_up:
+                    ok, error = False, "an earlier command of this agent was not delivered"
+                else:
+                    try:
+                        ok = await self.deliver(command)
+                        error = "not delivered"
+                    except Exception as exc:  # the transport's failure is the command's retry
+                        ok, error = False, f"{type(exc).__name__}: {exc}"
                 if ok:
                     done.append(command.id)
                 else:
+                    held_up.add(agent)
                     await asyncio.to_thread(engine.retry_command, command.id, error)
         finally:
             await asyncio.to_thread(engine.finish_commands, done, stale)

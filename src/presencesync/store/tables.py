@@ -182,6 +182,7 @@ outbox = sa.Table(
     sa.Column("delivered_at", Moment, nullable=True),
     sa.UniqueConstraint("account_id", "command_id"),
     sa.Index("ix_outbox_status_next", "status", "next_attempt_at"),
+    sa.Index("ix_outbox_agent_pending", "account_id", "agent_id", "status", "id"),
 )
 
 timers = sa.Table(
