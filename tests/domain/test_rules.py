@@ -8,8 +8,8 @@ import pytest
 
 from presencesync.domain import (
     AgentLoggedIn,
-    AgentSnapshot,
     AgentLoggedOut,
+    AgentSnapshot,
     BusyReason,
     CallAnswered,
     CallEnded,
