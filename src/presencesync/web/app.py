@@ -23,6 +23,8 @@ from presencesync.domain import DomainError
 from presencesync.web import pages
 from presencesync.web.api import agents, interactions, omni, settings
 from presencesync.web.auth import SessionCodec
+from presencesync.web.bridge_ws import BridgeHub
+from presencesync.web.bridge_ws import install as install_bridge
 from presencesync.web.contactpad_ws import AgentFeed
 from presencesync.web.contactpad_ws import router as stream_router
 from presencesync.web.errors import BodyLimitMiddleware, install_error_handlers
@@ -36,22 +38,13 @@ STATIC_DIR = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
 
 
-def _bridge() -> Any:
-    """The bridge module (BridgeHub, install), or None while it does not exist."""
-    try:
-        from presencesync.web import bridge_ws
-    except ImportError:
-        return None
-    return bridge_ws
-
-
 def _health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", summary="Liveness: the process answers and the store is reachable")
     def healthz(request: Request) -> JSONResponse:
         state = request.app.state
-        body: dict[str, Any] = {"status": "ok", "bridge": state.bridge_hub is not None}
+        body: dict[str, Any] = {"status": "ok"}
         try:
             state.engine.get_account("__healthz__")
         except DomainError:
@@ -90,8 +83,7 @@ def create_app(
     """
     metrics = Metrics()
     feed = AgentFeed()
-    bridge = _bridge()
-    hub = bridge.BridgeHub(engine) if bridge is not None else None
+    hub = BridgeHub(engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -118,7 +110,7 @@ def create_app(
         unsubscribe = engine.subscribe(on_commit)
         if start_background:
             tasks.append(asyncio.create_task(_seed_gauge(engine, metrics), name="agents-gauge"))
-        log.info("started", background=start_background, bridge=hub is not None)
+        log.info("started", background=start_background)
         try:
             yield
         finally:
@@ -160,8 +152,7 @@ def create_app(
     app.include_router(_health_router())
     app.include_router(_health_router(), prefix=API_PREFIX, include_in_schema=False)
     app.include_router(pages.router)
-    if bridge is not None and hub is not None:
-        bridge.install(app, engine, hub)  # before /static, so its own routes come first
+    install_bridge(app, engine, hub)  # before /static, so its own routes come first
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_openapi(app, API_PREFIX)
     app.add_middleware(BodyLimitMiddleware)
@@ -178,12 +169,10 @@ async def _seed_gauge(engine: Any, metrics: Metrics) -> None:
         log.info("agents_counted", agents=count)
 
 
-def _counting_deliver(hub: Any, metrics: Metrics) -> Callable[[Any], Any]:
+def _counting_deliver(hub: BridgeHub, metrics: Metrics) -> Callable[[Any], Any]:
     """The dispatcher's deliver: through the bridge hub, counting what was handed over."""
 
     async def deliver(command: Any) -> bool:
-        if hub is None:
-            return False  # no bridge in this build: keep the command for later
         delivered = bool(await hub.deliver(command))
         metrics.command_delivered(command.payload, delivered)
         return delivered
