@@ -145,15 +145,24 @@ def test_claim_leases_and_retry_backs_off(engine: Engine, account: str):
     assert done.status == "done" and done.delivered_at is not None
 
 
-def test_dispatcher_delivers_retries_and_skips_superseded(engine: Engine, account: str):
+def test_dispatcher_delivers_retries_and_never_sends_void_commands(engine: Engine, account: str):
     settle_outbox(engine)
     engine.create_agent(account, "fay", "Fay", "005000000000006")
     engine.create_agent(account, "gus", "Gus", "005000000000007")
+    engine.create_agent(account, "hep", "Hep", "005000000000005")
     engine.submit(account, "fay", AgentLoggedIn(at=now()), source="t")  # fay:1 omni_login
     engine.submit(account, "gus", AgentLoggedIn(at=now()), source="t")  # gus:1
-    # fay's command is overtaken before delivery: the bridge says it already ran.
+    engine.submit(account, "hep", AgentLoggedIn(at=now()), source="t")  # hep:1
+    # Before delivery, fay's command is reported run by the bridge (it is done), and hep's
+    # console comes back up, so what was sent to the old one is void (superseded).
     engine.submit(
         account, "fay", CommandResult(at=now(), command_id="fay:1", ok=True), source="bridge"
+    )
+    engine.submit(
+        account,
+        "hep",
+        SalesforceSnapshot(at=now(), presence_status="Available", console_connected=True),
+        source="bridge",
     )
     delivered: list[str] = []
     refusals = {"gus:1": 1}
@@ -184,7 +193,8 @@ def test_dispatcher_delivers_retries_and_skips_superseded(engine: Engine, accoun
     statuses = {
         r.command_id: (r.status, r.attempts) for r in _outbox(engine) if r.account_id == account
     }
-    assert statuses["fay:1"][0] == "superseded"
+    assert statuses["fay:1"] == ("done", 0)
+    assert statuses["hep:1"] == ("superseded", 0)
     assert statuses["gus:1"] == ("done", 2)
 
 

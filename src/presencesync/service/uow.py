@@ -108,6 +108,7 @@ def apply_batch(
     timer_ops: list[TimerOp] = []
     timer_owner: dict[str, tuple[str, str]] = {}
     fired_timers: list[int] = []
+    settled: list[tuple[str, str, str]] = []  # commands the agent no longer waits for
     pending: list[tuple[int, int, Result]] = []  # result slot, event row, result sans event id
     duplicates_in_batch: list[tuple[int, int]] = []  # result slot -> event row
 
@@ -200,6 +201,9 @@ def apply_batch(
         if item.timer_id is not None:
             fired_timers.append(item.timer_id)
         requeued = _follow_interactions(conn, item, before, after, now)
+        dropped = {p.command_id for p in before.pending} - {p.command_id for p in after.pending}
+        ran = set(after.recent_command_ids)  # echoed: Salesforce did run them
+        settled.extend((item.account_id, c, "done" if c in ran else "superseded") for c in dropped)
         pending.append(
             (
                 slot,
@@ -218,6 +222,7 @@ def apply_batch(
     event_ids = _write(
         conn, agents, event_rows, history_rows, outbox_rows, timer_ops, timer_owner, fired_timers
     )
+    _settle_commands(conn, settled, now)
     for slot, row_index, result in pending:
         applied = Applied(event_ids[row_index], False, result.applied.decision)
         results[slot] = replace(result, applied=applied)
@@ -255,6 +260,26 @@ def _follow_interactions(
             .values(status="ended", ended_at=now)
         )
     return requeued
+
+
+def _settle_commands(conn: Connection, commands: list[tuple[str, str, str]], now: datetime) -> None:
+    """Commands the snapshot stopped waiting for are not to be sent (again): echoed ones ran
+    ('done'), failed or overtaken ones (a console reconnect, an Omni logout) are 'superseded'.
+    Otherwise a stale command backing off would also hold back the agent's newer ones."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for account_id, command_id, status in commands:
+        groups.setdefault((account_id, status), []).append(command_id)
+    o = t.outbox
+    for (account_id, status), command_ids in groups.items():
+        conn.execute(
+            sa.update(o)
+            .where(
+                o.c.account_id == account_id,
+                o.c.command_id.in_(command_ids),
+                o.c.status == "pending",
+            )
+            .values(status=status, lease_until=None, delivered_at=now)
+        )
 
 
 def _duplicate(event_id: int, outcome: str, snapshot: AgentSnapshot) -> Result:
