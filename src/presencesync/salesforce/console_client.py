@@ -186,7 +186,8 @@ class ConsoleClient:
         self._bridge_allowed.set()
         self._stopping = False
         self._stopped = asyncio.Event()
-        self._toolkit_events: list[tuple[str, dict[str, Any]]] = []
+        # The latest toolkit events seen, for tests and debugging (bounded: the demo runs long).
+        self._toolkit_events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=1000)
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- public ------------------------------------------------------------------------
@@ -202,7 +203,7 @@ class ConsoleClient:
 
     @property
     def toolkit_events(self) -> list[tuple[str, dict[str, Any]]]:
-        """Every toolkit event this console saw (name, params), oldest first."""
+        """The toolkit events this console saw (name, params), oldest first (the last 1000)."""
         return list(self._toolkit_events)
 
     async def wait_ready(self, timeout: float = 10.0) -> None:
