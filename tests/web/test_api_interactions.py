@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import httpx
 from starlette.testclient import TestClient
 
 from presencesync.service import Engine
@@ -119,3 +123,33 @@ def test_bad_offers(client: TestClient, acme: Account) -> None:
     missing = client.get("/api/v1/interactions/nope", headers=bearer(acme.admin))
     assert missing.status_code == 404
     assert error_of(missing)["code"] == "INTERACTION_NOT_FOUND"
+
+
+def test_simultaneous_offers_never_pick_the_same_agent(
+    engine: Engine, app_factory: Any, acme: Account
+) -> None:
+    """Requests served side by side (the API's handlers run in a thread pool)."""
+    engine.create_agent(acme.id, "carol", "Carol", "005000000000003AAA")
+    carol = engine.create_token(acme.id, "agent", "carol")
+    app = app_factory()
+
+    async def scenario() -> list[dict[str, Any]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://web.test") as http:
+            for agent_id, token in (*acme.agents.items(), ("carol", carol)):
+                response = await http.post(
+                    f"/api/v1/agents/{agent_id}/login", headers=bearer(token)
+                )
+                assert response.status_code == 200
+            offers = [
+                http.post(
+                    "/api/v1/interactions", json={"queue": "rush"}, headers=bearer(acme.admin)
+                )
+                for _ in range(8)
+            ]
+            return [r.json() for r in await asyncio.gather(*offers)]
+
+    calls = asyncio.run(scenario())
+    offered = [c["agent_id"] for c in calls if c["status"] == "offered"]
+    assert sorted(offered) == ["alice", "bob", "carol"]
+    assert [c["status"] for c in calls].count("queued") == 5

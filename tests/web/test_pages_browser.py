@@ -113,6 +113,7 @@ def test_admin_page_scripts(chromium: Any, server: str, account: Account) -> Non
     page.get_by_role("button", name="Save Configuration").click()
     alert = page.locator("#config-problems")
     expect(alert).to_contain_text("1 problem", timeout=TIMEOUT_MS)
+    expect(alert).to_be_focused()  # keyboard users land on the summary
     expect(alert.get_by_role("link")).to_have_attribute("href", "#" + _row_id(page, "Away"))
     expect(page.locator('#state-table tr[data-key="Away"] .row-problems')).to_contain_text(
         "must be mapped"

@@ -104,7 +104,7 @@
     }
     const n = findings.length;
     api.showProblems("config-problems",
-      "The configuration was not saved: " + n + " problem" + (n === 1 ? "" : "s") + " to fix.", summary);
+      "The configuration was not saved: " + n + " problem" + (n === 1 ? "" : "s") + " to fix.", summary, true);
   }
 
   function showWarnings(warnings) {
@@ -145,7 +145,7 @@
     } else {
       api.showProblems("config-problems", "The configuration was not saved:", [
         { text: result.error.message + " (" + result.error.code + ")" },
-      ]);
+      ], true);
     }
   }
 
@@ -169,7 +169,7 @@
         summary.push({ text: (name ? name + ": " : "") + d.message });
       }
     }
-    api.showProblems(regionId, details.length ? title : "", summary);
+    api.showProblems(regionId, details.length ? title : "", summary, details.length > 0);
   }
 
   function numberOrNull(id) {

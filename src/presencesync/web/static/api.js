@@ -32,8 +32,9 @@ window.presencesync = (function () {
     if (el) el.textContent = text;
   }
 
-  // Fill a role="alert" region with a heading and a list of problems.
-  function showProblems(regionId, title, items) {
+  // Fill a role="alert" region with a heading and a list of problems. After a failed form
+  // submission (`focus`), keyboard users land on the summary, whose links lead to the rows.
+  function showProblems(regionId, title, items, focus) {
     const region = document.getElementById(regionId);
     if (!region) return;
     region.textContent = "";
@@ -56,6 +57,10 @@ window.presencesync = (function () {
       ul.appendChild(li);
     }
     region.appendChild(ul);
+    if (focus) {
+      region.setAttribute("tabindex", "-1");
+      region.focus();
+    }
   }
 
   return { call: call, setText: setText, showProblems: showProblems };
