@@ -153,3 +153,34 @@ def test_simultaneous_offers_never_pick_the_same_agent(
     offered = [c["agent_id"] for c in calls if c["status"] == "offered"]
     assert sorted(offered) == ["alice", "bob", "carol"]
     assert [c["status"] for c in calls].count("queued") == 5
+
+
+def test_a_salesforce_change_during_a_call_is_shown_as_pending(
+    engine: Engine, client: TestClient, acme: Account
+) -> None:
+    from datetime import UTC, datetime
+
+    from presencesync.domain import PresenceChanged, StatusChangeReason
+
+    from .conftest import save_statuses, valid_config
+
+    save_statuses(engine, acme.id)
+    engine.save_omni_config(acme.id, valid_config(), "test")
+    _login(client, acme, "alice")
+    call = client.post(
+        "/api/v1/interactions", json={"queue": "q"}, headers=bearer(acme.admin)
+    ).json()
+    client.post(f"/api/v1/interactions/{call['id']}/answer", headers=bearer(acme.agents["alice"]))
+    engine.submit(
+        acme.id,
+        "alice",
+        PresenceChanged(
+            at=datetime.now(UTC),
+            presence_status="Lunch",
+            reason=StatusChangeReason.MANUAL,
+        ),
+        source="test",
+    )
+    alice = _agent(client, acme, "alice")
+    assert alice["state"] == "Busy/Inbound"
+    assert alice["pending_state"] == "ExtendedAway/Lunch"  # rule 11: after the wrap
