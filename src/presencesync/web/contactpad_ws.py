@@ -108,6 +108,7 @@ async def agent_stream(websocket: WebSocket, agent_id: str) -> None:
 
     changed = feed.watch(caller.account_id, agent_id)
     await websocket.accept()
+    log.info("stream_opened", account_id=caller.account_id, agent_id=agent_id, role=caller.role)
     reader = asyncio.create_task(_read(websocket))
     poll = app.state.stream_poll_seconds
     try:
@@ -128,6 +129,7 @@ async def agent_stream(websocket: WebSocket, agent_id: str) -> None:
     except (WebSocketDisconnect, RuntimeError):
         pass  # the client went away mid-send
     finally:
+        log.info("stream_closed", account_id=caller.account_id, agent_id=agent_id)
         feed.unwatch(caller.account_id, agent_id, changed)
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
