@@ -22,6 +22,7 @@ from presencesync.domain import (
     CallEnded,
     Decision,
     DomainError,
+    Event,
     InteractionOffered,
     InteractionOfferWithdrawn,
     Rejected,
@@ -56,7 +57,7 @@ def _move(
     expect_status: str,
     expect_agent: str | None,
     code: str,
-    **values: Any,
+    values: dict[str, Any],
 ) -> Hook:
     """A hook that moves the interaction row, or refuses the event if someone else moved it."""
 
@@ -106,48 +107,24 @@ class Router:
         return _row_to_interaction(row)
 
     def answer(self, account_id: str, interaction_id: str, agent_id: str) -> Interaction:
-        self._expect(account_id, interaction_id, agent_id, "offered")
-        hook = _move(
-            interaction_id,
-            "offered",
-            agent_id,
-            "INTERACTION_NOT_OFFERED",
-            status="answered",
-            answered_at=utcnow(),
-        )
         event = CallAnswered(at=utcnow(), interaction_id=interaction_id)
-        self.engine._submit_hooked(account_id, agent_id, event, hook)
+        moved = {"status": "answered", "answered_at": utcnow()}
+        self._act(account_id, interaction_id, agent_id, "offered", event, moved)
         return self.get(account_id, interaction_id)
 
     def decline(self, account_id: str, interaction_id: str, agent_id: str) -> Interaction:
-        self._expect(account_id, interaction_id, agent_id, "offered")
-        hook = _move(
-            interaction_id,
-            "offered",
-            agent_id,
-            "INTERACTION_NOT_OFFERED",
-            status="queued",
-            agent_id=None,
-        )
         event = InteractionOfferWithdrawn(at=utcnow(), interaction_id=interaction_id)
-        self.engine._submit_hooked(account_id, agent_id, event, hook)
+        moved = {"status": "queued", "agent_id": None}
+        self._act(account_id, interaction_id, agent_id, "offered", event, moved)
         placed = self._place(account_id, interaction_id, exclude={agent_id})
         # The decliner is free again: it may take other queued calls, never this one.
         self.drain(account_id, skip={(interaction_id, agent_id)})
         return self.get(account_id, placed.id)
 
     def hangup(self, account_id: str, interaction_id: str, agent_id: str) -> Interaction:
-        self._expect(account_id, interaction_id, agent_id, "answered")
-        hook = _move(
-            interaction_id,
-            "answered",
-            agent_id,
-            "INTERACTION_NOT_ANSWERED",
-            status="ended",
-            ended_at=utcnow(),
-        )
         event = CallEnded(at=utcnow(), interaction_id=interaction_id)
-        self.engine._submit_hooked(account_id, agent_id, event, hook)
+        moved = {"status": "ended", "ended_at": utcnow()}
+        self._act(account_id, interaction_id, agent_id, "answered", event, moved)
         return self.get(account_id, interaction_id)
 
     def drain(self, account_id: str, skip: set[tuple[str, str]] | None = None) -> list[Interaction]:
@@ -179,6 +156,22 @@ class Router:
 
     # --- internals -----------------------------------------------------------------------------
 
+    def _act(
+        self,
+        account_id: str,
+        interaction_id: str,
+        agent_id: str,
+        expect: str,
+        event: Event,
+        values: dict[str, Any],
+    ) -> None:
+        """The agent acts on its interaction: the agent's event and the interaction row's move
+        commit together, or neither does (the row moved meanwhile)."""
+        self._expect(account_id, interaction_id, agent_id, expect)
+        code = f"INTERACTION_NOT_{expect.upper()}"
+        hook = _move(interaction_id, expect, agent_id, code, values)
+        self.engine._submit_hooked(account_id, agent_id, event, hook)
+
     def _expect(self, account_id: str, interaction_id: str, agent_id: str, status: str) -> None:
         current = self.get(account_id, interaction_id)
         if current.agent_id != agent_id:
@@ -199,14 +192,8 @@ class Router:
             candidate = self._choose(account_id, refused)
             if candidate is None:
                 break
-            hook = _move(
-                interaction_id,
-                "queued",
-                None,
-                "INTERACTION_TAKEN",
-                status="offered",
-                agent_id=candidate,
-            )
+            offered = {"status": "offered", "agent_id": candidate}
+            hook = _move(interaction_id, "queued", None, "INTERACTION_TAKEN", offered)
             event = InteractionOffered(at=utcnow(), interaction_id=interaction_id)
             try:
                 self.engine._submit_hooked(account_id, candidate, event, hook)
