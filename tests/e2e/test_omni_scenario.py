@@ -74,6 +74,7 @@ def admin_configures_omni_channel(page: Page, stack: DemoStack, docs: Path) -> N
         "aria-invalid", "true"
     )
     assert _saved_config(stack) == before  # nothing was written
+    page.screenshot(path=str(docs / "admin-omni-channel-problem.png"))
 
     page.get_by_label("Busy (Available)", exact=True).uncheck()
     page.get_by_role("button", name="Save Configuration").click()
