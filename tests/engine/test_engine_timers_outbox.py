@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from presencesync.domain import (
@@ -18,11 +20,11 @@ from presencesync.domain import (
     SalesforceSnapshot,
     StateChangeRequested,
 )
-from presencesync.service import Engine, OutboxCommand, OutboxDispatcher, TimerRunner
+from presencesync.service import Engine, OutboxCommand, OutboxDispatcher, TimerRunner, open_engine
 from presencesync.service.outbox import backoff
 from presencesync.store import tables
 
-from .engine_kit import now, settle_outbox
+from .engine_kit import now, seed_account, settle_outbox
 
 
 def _connected_agent(engine: Engine, account: str, agent: str) -> None:
@@ -227,3 +229,44 @@ def test_an_agents_commands_go_out_in_order(engine: Engine, account: str):
     asyncio.run(once())
     assert "hal:2" not in attempts  # never tried ahead of hal:1
     assert attempts.count("hal:1") == 1
+
+
+@pytest.mark.postgres
+def test_a_commit_in_another_process_wakes_the_dispatcher_at_once(postgres_url: str):
+    """LISTEN/NOTIFY: a second engine (as another process would) decides a command; this
+    engine's dispatcher, polling only every 30 s, sends it right away."""
+    here = open_engine(postgres_url)
+    there = Engine(postgres_url)
+    try:
+        settle_outbox(here)
+        account = seed_account(there)
+        there.create_agent(account, "nia", "Nia", None)
+        delivered: list[str] = []
+
+        async def deliver(command: OutboxCommand) -> bool:
+            delivered.append(command.command_id)
+            return True
+
+        async def scenario() -> float:
+            dispatcher = OutboxDispatcher(here, deliver, poll_interval=30)
+            task = asyncio.create_task(dispatcher.run())
+            await asyncio.sleep(0.3)  # first (empty) claim done, now waiting up to 30 s
+            assert here._listener is not None
+            assert await asyncio.to_thread(here._listener.listening.wait, 10)
+            started = time.monotonic()
+            await asyncio.to_thread(
+                there.submit, account, "nia", AgentLoggedIn(at=now()), source="t"
+            )
+            while not delivered and time.monotonic() - started < 10:
+                await asyncio.sleep(0.02)
+            elapsed = time.monotonic() - started
+            await dispatcher.stop()
+            await task
+            return elapsed
+
+        elapsed = asyncio.run(scenario())
+        assert delivered == ["nia:1"]
+        assert elapsed < 5  # not the 30 s poll
+    finally:
+        here.close()
+        there.close()

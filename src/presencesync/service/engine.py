@@ -50,6 +50,7 @@ from presencesync.service.model import (
     as_utc,
     utcnow,
 )
+from presencesync.service.notify import OutboxListener, notify_outbox
 from presencesync.service.router import Router
 from presencesync.service.uow import Hook, Item, Result, apply_batch
 from presencesync.service.writer import WriterPool
@@ -95,6 +96,7 @@ class Engine:
         self._write_lock = None if self.postgres else threading.RLock()
         # An in-memory SQLite database is one shared connection: reads take the lock too.
         self._read_lock = self._write_lock if _in_memory(self.db) else None
+        self._listener: OutboxListener | None = None
         self._writers: WriterPool | None = None
         if group_commit:
             # SQLite has one writer anyway; PostgreSQL row locks let a few run side by side.
@@ -105,6 +107,9 @@ class Engine:
         if self._writers is not None:
             self._writers.close()
             self._writers = None
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         self.db.dispose()
 
     def __enter__(self) -> Engine:
@@ -540,6 +545,10 @@ class Engine:
                     results = apply_batch(conn, items, self._contexts)
                     if items[0].hook is not None and isinstance(results[0], DomainError):
                         raise _Undo(results[0])
+                    if self.postgres and any(
+                        isinstance(r, Result) and r.has_salesforce_commands for r in results
+                    ):
+                        notify_outbox(conn)  # other processes' dispatchers (at commit)
                 break
             except _Undo as undo:
                 results = [undo.error]
@@ -631,9 +640,12 @@ class Engine:
             return outbox_ops.current(conn, commands)
 
     def add_waker(self, wake: Callable[[], None]) -> Callable[[], None]:
-        """Called (from any thread) after a commit that added outbox commands."""
+        """Called (from any thread) after a commit that added outbox commands, in this process
+        or (PostgreSQL, by LISTEN/NOTIFY) in any other."""
         with self._lock:
             self._wakers.append(wake)
+            if self.postgres and self._listener is None:
+                self._listener = OutboxListener(self.database_url, self.wake_dispatchers)
 
         def remove() -> None:
             with self._lock:
