@@ -24,6 +24,7 @@ from presencesync.domain import (
     OmniLogin,
     OmniLogout,
     OpenWork,
+    Outcome,
     PresenceChanged,
     PresenceStatus,
     Rejected,
@@ -291,9 +292,10 @@ class Sim:
         self.sf_commands = 0  # Salesforce commands the core sent
         self.lost = False  # a message was dropped: the console must reconnect to converge
         self.console_connected = True
-        # The agent's latest Omni action was logging in by hand, and no contact-center login
-        # came after it: then a logged-out agent may stay Omni-online (see test_properties).
-        self.omni_login_by_hand = False
+        # In the order the core saw things, the agent (not a command of ours) brought Omni
+        # online while logged out of the contact center: then the agent may stay Omni-online
+        # (see test_properties).
+        self.omni_online_by_hand = False
         self.decisions: list[tuple[Event, Decision]] = []
         self.call_no = 0
         self.connect()
@@ -313,6 +315,17 @@ class Sim:
             return None
         self.agent = decision.agent
         self.decisions.append((event, decision))
+        if (
+            isinstance(event, OmniLoggedIn | PresenceChanged | SalesforceSnapshot)
+            and getattr(event, "command_id", None) is None
+            and decision.outcome is Outcome.APPLIED
+            and before.presence is None
+            and decision.agent.presence is not None
+            and not decision.agent.logged_in
+        ):
+            self.omni_online_by_hand = True
+        if decision.agent.logged_in or decision.agent.presence is None:
+            self.omni_online_by_hand = False
         for command in decision.commands:
             if isinstance(command, SalesforceCommand):
                 self.sf_commands += 1
@@ -427,7 +440,7 @@ class Sim:
         assert set(agent.open_work_ids) == set(sf.work), (agent.work, sf.work)
         assert not agent.pending, agent.pending
         if not agent.logged_in:
-            assert sf.presence is None or self.omni_login_by_hand, (
+            assert sf.presence is None or self.omni_online_by_hand, (
                 "logged out of the contact center but online in Omni",
                 sf.presence,
             )
@@ -489,10 +502,8 @@ def perform(sim: Sim, action: str, pick: int) -> None:
     statuses = sorted(sf.statuses)
     work = sorted(sf.work)
     if action == "cc_login":
-        if not agent.logged_in and sim.external_cc(
-            AgentLoggedIn(at=sim.now(), state=states[pick % len(states)])
-        ):
-            sim.omni_login_by_hand = False
+        if not agent.logged_in:
+            sim.external_cc(AgentLoggedIn(at=sim.now(), state=states[pick % len(states)]))
     elif action == "cc_logout":
         sim.external_cc(AgentLoggedOut(at=sim.now()))
     elif action == "cc_state":
@@ -555,11 +566,9 @@ def perform(sim: Sim, action: str, pick: int) -> None:
     elif action == "sf_login":
         if not sf.online:
             sim.external_sf(sf.agent_login(statuses[pick % len(statuses)], sim.now()))
-            sim.omni_login_by_hand = True
     elif action == "sf_logout":
         if sf.online:
             sim.external_sf(sf.agent_logout(sim.now()))
-            sim.omni_login_by_hand = False
     elif action == "work_assign":
         if sf.routes_work():
             sim.external_sf(sf.assign_work(sim.now(), CHANNELS[pick % len(CHANNELS)]))

@@ -13,14 +13,18 @@ Convergence, as checked (`Sim.check_converged`):
   status means Busy/Inbound); during a call Salesforce is held at the call state's status
   (rule 11); while accepted work is open the agent is in Busy/Inbound and Omni status is free
   (rule 6);
-- a logged-out agent is offline in Omni, unless the agent's latest Omni action was logging in
-  by hand and no contact-center login came after it. Rule 3 logs Omni in on a contact-center
-  login, but nothing logs a person in to the contact center because of an Omni login
-  (`decide._follow_salesforce` only remembers the status as the desired presence), so such an
-  agent stays Omni-online and contact-center-logged-out, which is what the agent asked for. (A
-  manual Omni login may also reach the core after the Omni logout that logged the contact
-  center out, rule 5; the outcome is the same.) An Omni-online status that is the effect of a
-  command of ours overtaken by our own logout is logged out again.
+- a logged-out agent is offline in Omni, unless, in the order the core applied events, the
+  agent (not a command of ours) brought Omni online while logged out of the contact center.
+  Rule 3 logs Omni in on a contact-center login, but nothing logs a person in to the contact
+  center because of an Omni login (`decide._follow_salesforce` only remembers the status as
+  the desired presence), so such an agent stays Omni-online and contact-center-logged-out,
+  which is what the agent asked for. An Omni-online status that is the effect of a command of
+  ours overtaken by our own logout is logged out again.
+  The order is the core's order of arrival: the two sides share no clock (rule 7: never a
+  timing guess). So an Omni logout and login made in the widget *before* a ContactPad login,
+  but reaching the server after it, log the contact center out again (rule 5) and leave the
+  agent Omni-online: found by Hypothesis (plan sf_login, sf_logout, sf_login, cc_login with
+  every event delivered after the ContactPad login), accepted as the meaning of the rules.
 
 Commands are counted on the Salesforce side (set presence, Omni login, Omni logout); external
 changes are the actions of people and systems (agent, supervisor, router, wrap timer, Omni
