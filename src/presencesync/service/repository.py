@@ -42,7 +42,9 @@ class AccountContext:
 def require_account(conn: Connection, account_id: str, *, lock: bool = False) -> Account:
     query = sa.select(t.accounts).where(t.accounts.c.id == account_id)
     if lock and conn.dialect.name == "postgresql":
-        query = query.with_for_update()
+        # Serializes configuration saves of the account; NO KEY so that the foreign-key checks
+        # of concurrent event writes (KEY SHARE) do not wait for it.
+        query = query.with_for_update(key_share=True)
     row = conn.execute(query).first()
     if row is None:
         raise NotFound("ACCOUNT_NOT_FOUND", f"no account {account_id!r}")
