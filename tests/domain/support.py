@@ -250,9 +250,9 @@ class ModelSalesforce:
                         command_id=cid,
                     )
                 )
-        elif isinstance(command, OmniLogout):
-            if self.online:  # already offline: bridge.js answers ok without calling logout
-                events += self._logout(now, cid)
+        elif isinstance(command, OmniLogout) and self.online:
+            # (already offline: bridge.js answers ok without calling logout)
+            events += self._logout(now, cid)
         events.append(CommandResult(at=now, seq=self.next_seq(), command_id=cid, ok=True))
         return events
 
