@@ -176,6 +176,28 @@ def test_rule_6_busy_inbound_until_the_last_work_item_closes_then_the_mapped_sta
     assert sim.sf.presence == "Lunch"
 
 
+def test_rule_6_agent_may_leave_busy_inbound_by_hand_but_stays_unroutable() -> None:
+    """Reading of rule 6 (DESIGN.md does not say): Busy/Inbound is a system state, but the core
+    lets the agent pick another state while Salesforce work is open (rule 1 then applies).
+    Section 6 still holds: open work keeps the agent unroutable, and closing it does not move
+    the agent again (the return of rule 6 is only from Busy/Inbound)."""
+    sim = logged_in_sim()
+    sim.external_sf(sim.sf.assign_work(sim.now()))
+    sim.run_until_quiet()
+    (work_id,) = sim.sf.work
+    sim.external_sf(sim.sf.accept_work(work_id, sim.now()))
+    sim.run_until_quiet()
+    assert sim.external_cc(StateChangeRequested(at=sim.now(), state=READY))
+    sim.run_until_quiet()
+    assert sim.agent.state == READY and sim.sf.presence == "Available"
+    assert not is_routable(sim.agent)
+    with pytest.raises(Rejected):
+        decide(sim.agent, InteractionOffered(at=sim.now(), interaction_id="c2"), CONFIG)
+    sim.external_sf(sim.sf.close_work(work_id, sim.now()))
+    sim.run_until_quiet()
+    assert sim.agent.state == READY and is_routable(sim.agent)
+
+
 def test_rule_6_work_events_apply_in_any_order() -> None:
     agent = logged_in_sim().agent
     closed = decide(agent, WorkClosed(at=at(50), work_id="w1"), CONFIG).agent

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from presencesync.domain import (
+    AgentLoggedIn,
     AgentLoggedOut,
     BusyReason,
     CallAnswered,
@@ -22,6 +23,7 @@ from presencesync.domain import (
 from presencesync.domain.states import BUSY_INBOUND, READY
 from tests.domain.support import (
     EXAMPLE_RAW,
+    Sim,
     Step,
     example_config,
     example_statuses,
@@ -71,8 +73,11 @@ def test_salesforce_changing_the_presence_updates_contactpad_state() -> None:
 
 
 def test_login_to_contactpad_goes_online_in_omni() -> None:
-    sim = logged_in_sim()
-    assert sim.decisions[1][1].commands[0].presence_status == "Available"  # type: ignore[attr-defined]
+    sim = Sim(example_config())
+    step = Step(sim)
+    assert sim.external_cc(AgentLoggedIn(at=sim.now()))
+    assert step.salesforce_commands == ["omni_login Available"]
+    sim.run_until_quiet()
     assert sim.sf.online and sim.sf.presence == "Available"
     assert sim.agent.state == READY and sim.agent.presence == "Available"
 
