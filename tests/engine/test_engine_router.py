@@ -158,3 +158,17 @@ def test_a_call_ends_when_the_agent_is_logged_out_during_it(engine: Engine, acco
     engine.router.answer(account, call.id, "talker")
     engine.submit(account, "talker", AgentLoggedOut(at=now()), source="t")
     assert engine.router.get(account, call.id).status == "ended"
+
+
+def test_a_ringing_call_is_taken_back_when_salesforce_work_arrives(engine: Engine, account: str):
+    _ready(engine, account, "juggler", idle_for=100)
+    _ready(engine, account, "spare", idle_for=10)
+    call = engine.router.offer(account, "q")
+    assert call.agent_id == "juggler"
+    # Omni pushes work to the agent while our call rings: no double routing.
+    engine.submit(account, "juggler", WorkAssigned(at=now(), work_id="0Bz9"), source="bridge")
+    assert engine.get_agent(account, "juggler").snapshot.offered_interaction_id is None
+    moved = engine.router.get(account, call.id)
+    assert (moved.status, moved.agent_id) == ("offered", "spare")
+    with pytest.raises(Rejected):
+        engine.router.answer(account, call.id, "juggler")

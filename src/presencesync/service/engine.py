@@ -22,6 +22,7 @@ from presencesync.domain import (
     AgentSnapshot,
     DomainError,
     Event,
+    InteractionOfferWithdrawn,
     InvalidConfig,
     OpenWork,
     PresenceStatus,
@@ -474,8 +475,7 @@ class Engine:
     ) -> Applied:
         """Apply one event durably; returns once its transaction has committed."""
         result = self._submit(Item(account_id, agent_id, _check_event(event), source, source_id))
-        if result.needs_routing:
-            self._drain_quietly(account_id)
+        self._follow_up(account_id, agent_id, result)
         return result.applied
 
     def submit_json(
@@ -521,19 +521,22 @@ class Engine:
                 outcomes.append(item.future.result())
             except Exception as error:
                 outcomes.append(error)
-        for account_id in dict.fromkeys(
-            item.account_id
-            for item, outcome in zip(items, outcomes, strict=True)
-            if isinstance(outcome, Result) and outcome.needs_routing
-        ):
-            self._drain_quietly(account_id)
+        for item, outcome in zip(items, outcomes, strict=True):
+            if isinstance(outcome, Result):
+                self._follow_up(item.account_id, item.agent_id, outcome)
         return outcomes
 
-    def _drain_quietly(self, account_id: str) -> None:
+    def _follow_up(self, account_id: str, agent_id: str, result: Result) -> None:
+        """After a commit: take a ringing call back from an agent who is no longer free, and
+        route queued calls if an agent became free or a call went back to the queue."""
         try:
-            self.router.drain(account_id)
+            if result.withdraw is not None:
+                event = InteractionOfferWithdrawn(at=utcnow(), interaction_id=result.withdraw)
+                self._submit(Item(account_id, agent_id, event, "router"))
+            if result.needs_routing:
+                self.router.drain(account_id)
         except Exception:
-            log.exception("routing queued interactions of %s failed", account_id)
+            log.exception("routing after an event of %s/%s failed", account_id, agent_id)
 
     def _process(self, items: list[Item]) -> None:
         """Apply `items` in one transaction, retrying on lock contention; a batch that fails

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from presencesync.domain import (
+    READY,
     AgentSnapshot,
     Decision,
     DomainError,
@@ -60,6 +61,7 @@ class Result:
     routable_after: bool
     has_salesforce_commands: bool
     requeued: bool = False  # an offered call went back to the queue (the agent left)
+    withdraw: str | None = None  # the ringing call to take back from the agent (now busy)
 
     @property
     def became_routable(self) -> bool:
@@ -200,7 +202,7 @@ def apply_batch(
             timer_owner[op.key] = (item.account_id, item.agent_id)
         if item.timer_id is not None:
             fired_timers.append(item.timer_id)
-        requeued = _follow_interactions(conn, item, before, after, now)
+        requeued, withdraw = _follow_interactions(conn, item, before, after, now)
         dropped = {p.command_id for p in before.pending} - {p.command_id for p in after.pending}
         ran = set(after.recent_command_ids)  # echoed: Salesforce did run them
         settled.extend((item.account_id, c, "done" if c in ran else "superseded") for c in dropped)
@@ -214,6 +216,7 @@ def apply_batch(
                     is_routable(after),
                     bool(salesforce),
                     requeued,
+                    withdraw,
                 ),
             )
         )
@@ -235,23 +238,34 @@ def apply_batch(
     return results
 
 
+def _free_but_for_the_offer(agent: AgentSnapshot) -> bool:
+    return agent.state == READY and not agent.has_open_work and not agent.on_call
+
+
 def _follow_interactions(
     conn: Connection, item: Item, before: AgentSnapshot, after: AgentSnapshot, now: datetime
-) -> bool:
+) -> tuple[bool, str | None]:
     """Keep the interaction rows in step when the agent leaves a call or an offer by any
     event (logout, Omni logout, session end...). The router's own events move the rows in
-    their hooks first, so these guarded updates find nothing to do for them. Returns True when
-    an offered call went back to the queue."""
+    their hooks first, so these guarded updates find nothing to do for them.
+
+    A call still ringing at an agent who stopped being free (Salesforce work arrived, a state
+    was picked) goes back to the queue too, and is to be withdrawn from the agent, or answering
+    it would route two pieces of work to one person. Returns (requeued, call to withdraw)."""
     i = t.interactions
     requeued = False
+    withdraw: str | None = None
     offered = before.offered_interaction_id
-    if offered is not None and after.offered_interaction_id != offered:
+    kept = after.offered_interaction_id
+    if offered is not None and (kept != offered or not _free_but_for_the_offer(after)):
         moved = conn.execute(
             sa.update(i)
             .where(i.c.id == offered, i.c.status == "offered", i.c.agent_id == item.agent_id)
             .values(status="queued", agent_id=None)
         )
         requeued = moved.rowcount == 1
+        if kept == offered:
+            withdraw = offered
     call = before.interaction_id
     if call is not None and after.interaction_id != call:
         conn.execute(
@@ -259,7 +273,7 @@ def _follow_interactions(
             .where(i.c.id == call, i.c.status == "answered", i.c.agent_id == item.agent_id)
             .values(status="ended", ended_at=now)
         )
-    return requeued
+    return requeued, withdraw
 
 
 def _settle_commands(conn: Connection, commands: list[tuple[str, str, str]], now: datetime) -> None:
