@@ -715,9 +715,10 @@ def _snapshot(step: _Step, event: SalesforceSnapshot) -> None:
         return
     if not agent.logged_in:
         # An Omni-online agent we did not log in is the agent's own choice, unless a command
-        # of ours that brings Omni online was still in flight: then the status may be its
-        # effect, overtaken by our logout, and the logout stands.
-        ours_in_flight = any(p.kind != "omni_logout" for p in before.pending)
+        # of ours was still in flight: a login or status change may be what we see, overtaken
+        # by our logout; our logout itself never ran. Either way the logout stands (as for a
+        # status change event while our logout is pending, see _follow_salesforce).
+        ours_in_flight = bool(before.pending)
         if (changed_in_salesforce and not ours_in_flight) or agent.desired_presence is not None:
             step.update(desired_presence=status)
         elif status is not None:
