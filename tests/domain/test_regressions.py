@@ -118,3 +118,40 @@ def test_reconnect_after_our_login_ran_and_our_logout_was_lost_keeps_omni_offlin
         [("cc_login", 0), ("cc_logout", 0), ("deliver_sf", 0), ("disconnect", 0)],
     )
     assert sim.sf.presence is None
+
+
+def test_reconnect_with_our_logout_still_in_flight_keeps_omni_offline() -> None:
+    """Fix (found by the stateful test): the agent changed Omni status while the console was
+    away and then logged out of ContactPad; our Omni logout died with the old console. The new
+    console's snapshot showed the changed status, which the core took for the agent's choice.
+    Our logout never ran, so it stands (a status-change event while it is pending does not
+    override it either)."""
+    fetched = [
+        PresenceStatus("0N5000000000000", "Available", "Available", StatusOption.BUSY),
+        PresenceStatus("0N5000000000001", "Busy", "Busy", StatusOption.BUSY),
+    ]
+    raw = {
+        "enabled": True,
+        "presence_mappings": [],
+        "state_mappings": [
+            {"state": "Ready", "presence_status": "Available"},
+            {"state": "Busy", "presence_status": "Available"},
+            {"state": "Wrap", "presence_status": "Available"},
+            {"state": "Away", "presence_status": "Available"},
+            {"state": "ExtendedAway", "presence_status": "Busy"},
+        ],
+    }
+    config = validate_config(raw, StateCatalog.default(), fetched).config
+    assert config is not None
+    sim = play(
+        config,
+        [
+            ("sf_login", 1),  # the agent logs in to Omni by hand, in Busy
+            ("disconnect", 0),
+            ("cc_login", 6),  # ExtendedAway -> Busy
+            ("deliver_cc", 0),
+            ("sf_status", 0),  # Available, while nobody forwards it
+            ("cc_logout", 0),
+        ],
+    )
+    assert not sim.agent.logged_in and sim.sf.presence is None
