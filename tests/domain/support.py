@@ -316,6 +316,7 @@ class Sim:
             and decision.outcome is Outcome.APPLIED
             and before.presence is None
             and decision.agent.presence is not None
+            and decision.agent.desired_presence is not None  # kept, not logged out again
             and not decision.agent.logged_in
         ):
             self.omni_online_by_hand = True
