@@ -84,6 +84,10 @@ def ensure_mapping(stack: DemoStack) -> None:
 
 
 @pytest.fixture(scope="package")
-def docs_dir() -> Path:
-    DOCS.mkdir(exist_ok=True)
-    return DOCS
+def docs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the scenario's screenshots go: docs/ when PRESENCESYNC_SCREENSHOTS=1 (to refresh
+    the README's pictures), else a temporary folder, so a test run leaves the tree clean."""
+    if os.environ.get("PRESENCESYNC_SCREENSHOTS") == "1":
+        DOCS.mkdir(exist_ok=True)
+        return DOCS
+    return tmp_path_factory.mktemp("screenshots")

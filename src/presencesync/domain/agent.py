@@ -68,6 +68,9 @@ class AgentSnapshot:
     console_disconnected_at: datetime | None = None
     next_command_no: int = 1
     history_seq: int = 0
+    # Events applied to this agent, whatever their outcome: lets a reader (ContactPad) tell a
+    # newer snapshot from an older one that arrived late.
+    version: int = 0
 
     @property
     def logged_in(self) -> bool:
@@ -135,6 +138,7 @@ class AgentSnapshot:
             "console_disconnected_at": _dt(self.console_disconnected_at),
             "next_command_no": self.next_command_no,
             "history_seq": self.history_seq,
+            "version": self.version,
         }
 
     @classmethod
@@ -178,6 +182,7 @@ class AgentSnapshot:
             console_disconnected_at=_parse_dt(data.get("console_disconnected_at")),
             next_command_no=int(data.get("next_command_no", 1)),
             history_seq=int(data.get("history_seq", 0)),
+            version=int(data.get("version", 0)),
         )
 
 

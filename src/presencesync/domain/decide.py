@@ -243,6 +243,7 @@ class _Step:
         )
 
     def finish(self) -> Decision:
+        self.update(version=self.agent.version + 1)
         return Decision(
             self.agent,
             tuple(self.commands),

@@ -66,4 +66,5 @@ def agent_view(record: Any) -> dict[str, Any]:
         "interaction_id": snap.interaction_id,
         "offered_interaction_id": snap.offered_interaction_id,
         "console_connected": snap.console_connected,
+        "version": snap.version,
     }

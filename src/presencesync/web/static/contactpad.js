@@ -44,7 +44,22 @@
     }
   }
 
+  // The picker shows the current state until the agent starts choosing another one; a live
+  // update must never overwrite a choice that is about to be submitted.
+  let pickerState = null;
+  let pickerTouched = false;
+  function followStateInPicker() {
+    const picker = $("state-picker");
+    if (pickerTouched || agent.state === pickerState) return;
+    pickerState = agent.state;
+    const selectable = Array.from(picker.options).some(function (o) { return o.value === agent.state; });
+    picker.value = selectable ? agent.state : "";
+  }
+  $("state-picker").addEventListener("change", function () { pickerTouched = true; });
+
   function render(next) {
+    // An HTTP answer and a WebSocket push race each other: never let the older one win.
+    if (typeof next.version === "number" && typeof agent.version === "number" && next.version < agent.version) return;
     agent = next;
     setIfChanged("current-state", agent.state);
     tick();
@@ -52,10 +67,7 @@
     show("logout-button", agent.logged_in);
     show("pending-state", Boolean(agent.pending_state));
     setIfChanged("pending-state-value", agent.pending_state || "");
-    const picker = $("state-picker");
-    if (document.activeElement !== picker && Array.from(picker.options).some(function (o) { return o.value === agent.state; })) {
-      picker.value = agent.state;
-    }
+    followStateInPicker();
 
     const offered = agent.offered_interaction_id;
     show("offer", Boolean(offered));
@@ -104,7 +116,11 @@
   $("logout-button").addEventListener("click", function () { act("POST", agentPath + "/logout"); });
   $("state-form").addEventListener("submit", function (event) {
     event.preventDefault();
-    act("PUT", agentPath + "/state", { state: $("state-picker").value });
+    const chosen = $("state-picker").value;
+    if (!chosen) return;
+    pickerTouched = false;
+    pickerState = null;
+    act("PUT", agentPath + "/state", { state: chosen });
   });
   function interaction(action, idField) {
     return function () {
