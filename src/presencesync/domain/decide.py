@@ -269,6 +269,8 @@ def decide(
         last = agent.last_seq_of(event.side)
         if last is not None and event.seq <= last:
             step.outcome = Outcome.DUPLICATE if event.seq == last else Outcome.STALE
+            if event.command_id is not None:
+                _complete_superseded(step, event.command_id)
             return step.finish()
     _HANDLERS[type(event)](step, event)
     if ordered and event.seq is not None:
@@ -677,10 +679,30 @@ def _settle_work(step: _Step, caused_by: int | None) -> None:
     step.update(desired_presence=presence)
 
 
+def _complete_superseded(step: _Step, command_id: str) -> None:
+    """Our command ran, but what we already know from Salesforce is newer than its echo or
+    result: forget the command without rewinding the presence to its status, and put
+    Salesforce where the latest decision wants it (rule 7 ordering)."""
+    pending = step.agent.pending
+    index = next((i for i, p in enumerate(pending) if p.command_id == command_id), None)
+    if index is None:
+        return
+    recent = (*step.agent.recent_command_ids, command_id)[-RECENT_LIMIT:]
+    step.update(pending=pending[:index] + pending[index + 1 :], recent_command_ids=recent)
+    _reassert_desired(step)
+
+
 def _command_result(step: _Step, event: CommandResult) -> None:
     index = _match_pending(step, event.command_id, (), None, False)
     if index is None:
         step.outcome = Outcome.IGNORED
+        return
+    last = step.agent.last_seq_of(Side.SALESFORCE)
+    if event.ok and event.seq is not None and last is not None and event.seq < last:
+        # A numbered result older than a Salesforce event already applied (a reordering
+        # transport): its status is history.
+        step.outcome = Outcome.STALE
+        _complete_superseded(step, event.command_id)
         return
     pending = step.agent.pending[index]
     if event.ok:
