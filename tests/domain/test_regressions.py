@@ -155,3 +155,22 @@ def test_reconnect_with_our_logout_still_in_flight_keeps_omni_offline() -> None:
         ],
     )
     assert not sim.agent.logged_in and sim.sf.presence is None
+
+
+def test_a_result_older_than_an_applied_event_does_not_rewind_presence() -> None:
+    """Fix (found by the property test): our login and logout ran in the wrong order (an
+    outbox retry), so Salesforce ended online; the logout's result (numbered before the
+    login's echo) arrived after the echo and set the presence back to offline, and nothing
+    repaired it. A stale result or echo now completes its command without rewinding the
+    presence, and the latest decision (offline) is asserted again."""
+    sim = play(
+        config_of(("Available", False)),
+        [
+            ("cc_login", 0),
+            ("cc_logout", 0),
+            ("deliver_sf", 1),  # the logout runs first (Omni already offline: ok)
+            ("deliver_sf", 0),  # then the login
+            ("deliver_cc", 2),  # the login's status echo overtakes the logout's result
+        ],
+    )
+    assert not sim.agent.logged_in and sim.sf.presence is None
