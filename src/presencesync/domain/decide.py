@@ -675,8 +675,14 @@ def _settle_work(step: _Step, caused_by: int | None) -> None:
         # Unknown or no status: Away keeps the router away until the agent says otherwise.
         target = AWAY
         step.notes.append("rule 3.9: no known status to return to; Away")
-    step.set_state(target, Cause.SYNC, "3.6", caused_by)
-    step.update(desired_presence=presence)
+    seq = step.set_state(target, Cause.SYNC, "3.6", caused_by)
+    if presence is None:
+        # Omni is offline (a console that came up offline, rule 12): a logged-in agent belongs
+        # online, in the status of the state it returns to. Forgetting this undid the login
+        # the reconnect had just sent: its echo was "corrected" to offline.
+        step.drive_presence(step.mapped_presence(target), "3.6", seq or caused_by)
+    else:
+        step.update(desired_presence=presence)
 
 
 def _complete_superseded(step: _Step, command_id: str) -> None:
