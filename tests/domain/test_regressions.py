@@ -16,7 +16,7 @@ from presencesync.domain import (
     new_agent,
     validate_config,
 )
-from presencesync.domain.states import READY
+from presencesync.domain.states import AWAY, READY
 from tests.domain.support import Sim, at, perform
 
 
@@ -174,3 +174,25 @@ def test_a_result_older_than_an_applied_event_does_not_rewind_presence() -> None
         ],
     )
     assert not sim.agent.logged_in and sim.sf.presence is None
+
+
+def test_reconnect_finding_omni_offline_and_the_work_closed_brings_omni_back() -> None:
+    """Fix (found by the stateful test): while the console was away the agent accepted work
+    (seen by a REST reconcile), then logged out of Omni and closed it. The reconnect put Omni
+    back online for the logged-in agent, but the return from Busy/Inbound (rule 6) then set
+    the desired presence to offline, so the login's echo was answered with an Omni logout:
+    logged in to the contact center, offline in Omni."""
+    sim = play(
+        config_of(("Available", True)),
+        [
+            ("disconnect", 0),
+            ("cc_login", 0),
+            ("sf_login", 0),
+            ("work_assign", 0),
+            ("work_accept", 0),
+            ("rest_reconcile", 0),
+            ("sf_logout", 0),
+            ("work_close", 0),
+        ],
+    )
+    assert sim.agent.state == AWAY and sim.sf.presence == "Available"
