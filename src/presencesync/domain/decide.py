@@ -225,13 +225,14 @@ class _Step:
         rule: str | None = None,
     ) -> int | None:
         old = self.agent.presence
+        if status is None and any(not w.accepted for w in self.agent.work):
+            # Omni-Channel returns assigned (not yet accepted) work to the queue on logout;
+            # no decline event follows, so forget it here or the agent is never routable again
+            # (also when we already knew Omni was offline: an assignment may have come late).
+            self.update(work=tuple(w for w in self.agent.work if w.accepted))
         if status == old:
             return None
         self.update(presence=status)
-        if status is None and any(not w.accepted for w in self.agent.work):
-            # Omni-Channel returns assigned (not yet accepted) work to the queue on logout;
-            # no decline event follows, so forget it here or the agent is never routable again.
-            self.update(work=tuple(w for w in self.agent.work if w.accepted))
         return self.record(
             Side.SALESFORCE,
             presence_label(old),
