@@ -196,3 +196,23 @@ def test_reconnect_finding_omni_offline_and_the_work_closed_brings_omni_back() -
         ],
     )
     assert sim.agent.state == AWAY and sim.sf.presence == "Available"
+
+
+def test_omni_logout_forgets_assigned_work_even_when_offline_was_already_known() -> None:
+    """Fix (found by the stateful test): a REST reconcile had already shown Omni offline when
+    an assignment made before the agent's Omni logout arrived; the logout event then changed
+    no presence, and the requeued item stayed open in the core (the agent unroutable)."""
+    sim = play(
+        config_of(("Available", False), ("On_a_Call", True)),
+        [
+            ("cc_login", 0),
+            ("cc_logout", 0),
+            ("deliver_sf", 0),
+            ("sf_status", 1),  # On_a_Call (online) while our logout is in flight
+            ("reconnect", 0),
+            ("work_assign", 0),
+            ("sf_logout", 0),
+            ("rest_reconcile", 0),
+        ],
+    )
+    assert sim.agent.work == () and sim.sf.work == {}
