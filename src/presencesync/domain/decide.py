@@ -225,14 +225,11 @@ class _Step:
         rule: str | None = None,
     ) -> int | None:
         old = self.agent.presence
-        if status is None and any(not w.accepted for w in self.agent.work):
-            # Omni-Channel returns assigned (not yet accepted) work to the queue on logout;
-            # no decline event follows, so forget it here or the agent is never routable again
-            # (also when we already knew Omni was offline: an assignment may have come late).
-            self.update(work=tuple(w for w in self.agent.work if w.accepted))
         if status == old:
             return None
         self.update(presence=status)
+        if status is None:
+            self.forget_assigned_work()
         return self.record(
             Side.SALESFORCE,
             presence_label(old),
@@ -242,6 +239,12 @@ class _Step:
             caused_by,
             latency_ms,
         )
+
+    def forget_assigned_work(self) -> None:
+        """Omni-Channel returns assigned (not yet accepted) work to the queue on logout; no
+        decline event follows, so forget it or the agent is never routable again."""
+        if any(not w.accepted for w in self.agent.work):
+            self.update(work=tuple(w for w in self.agent.work if w.accepted))
 
     def finish(self) -> Decision:
         self.update(version=self.agent.version + 1)
@@ -572,6 +575,9 @@ def _omni_logged_in(step: _Step, event: OmniLoggedIn) -> None:
 
 
 def _omni_logged_out(step: _Step, event: OmniLoggedOut) -> None:
+    # Also when we already knew Omni was offline (a REST reconcile said so before this event
+    # arrived): an assignment from before the logout may have come in between.
+    step.forget_assigned_work()
     index = _match_pending(step, event.command_id, ("omni_logout",), None, True)
     if index is not None:
         _apply_echo(step, index, None)
