@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections import defaultdict
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -10,7 +11,7 @@ import httpx
 from fastapi import APIRouter, Body, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from presencesync.domain import PresenceStatus
+from presencesync.domain import OpenWork, PresenceStatus
 from presencesync.salesforce import (
     AsyncSalesforceClient,
     SalesforceApiError,
@@ -19,8 +20,11 @@ from presencesync.salesforce import (
     SalesforceError,
     SalesforceLimitError,
     SalesforceUnavailable,
+    current_presences,
     fetch_omni_configuration,
+    open_work,
 )
+from presencesync.service import SalesforceView
 from presencesync.web.api.common import engine_of, iso
 from presencesync.web.auth import Caller, require_role
 from presencesync.web.errors import ApiError
@@ -158,10 +162,9 @@ async def _close(client: Any) -> None:
             await result
 
 
-@router.post("/omni/fetch", summary="Fetch Omni-channel configuration (the org's statuses)")
-async def fetch(request: Request, caller: OmniAdmin) -> dict[str, Any]:
+async def _salesforce_client(request: Request, account_id: str) -> Any:
     engine = engine_of(request)
-    connection = await run_in_threadpool(engine.get_salesforce_connection, caller.account_id)
+    connection = await run_in_threadpool(engine.get_salesforce_connection, account_id)
     if connection is None:
         raise ApiError(
             409,
@@ -169,10 +172,20 @@ async def fetch(request: Request, caller: OmniAdmin) -> dict[str, Any]:
             "no Salesforce connection is configured for this account",
         )
     factory: ClientFactory = request.app.state.salesforce_client_factory
-    client = factory(connection)
+    return factory(connection)
+
+
+async def _read(result: Any) -> Any:
+    # The connector's readers return the result for a sync client, an awaitable for an async one.
+    return await result if inspect.isawaitable(result) else result
+
+
+@router.post("/omni/fetch", summary="Fetch Omni-channel configuration (the org's statuses)")
+async def fetch(request: Request, caller: OmniAdmin) -> dict[str, Any]:
+    engine = engine_of(request)
+    client = await _salesforce_client(request, caller.account_id)
     try:
-        result = fetch_omni_configuration(client)
-        fetched = await result if inspect.isawaitable(result) else result
+        fetched = await _read(fetch_omni_configuration(client))
     except (SalesforceError, httpx.HTTPError, OSError) as error:
         raise _salesforce_failure(error) from error
     finally:
@@ -206,3 +219,48 @@ def put_config(
     engine = engine_of(request)
     engine.save_omni_config(caller.account_id, body, caller.actor)
     return config_view(engine, caller.account_id)
+
+
+def _linked_agents(engine: Any, account_id: str) -> list[Any]:
+    records: list[Any] = []
+    after: str | None = None
+    while True:
+        page = engine.list_agents(account_id, limit=500, after=after)
+        records.extend(r for r in page if r.salesforce_user_id)
+        if len(page) < 500:
+            return records
+        after = page[-1].agent_id
+
+
+@router.post(
+    "/omni/reconcile",
+    summary="Correct drift: compare every linked agent with Salesforce's REST view",
+    description="Reads the current `UserServicePresence` rows and open `AgentWork` of every "
+    "agent linked to a Salesforce user and lets the sync rules correct whatever disagrees "
+    "(DESIGN.md 3.12). Agents with a command of ours still on its way are skipped: their "
+    "REST view may predate it. Safe to call from a scheduler.",
+)
+async def reconcile(request: Request, caller: OmniAdmin) -> dict[str, Any]:
+    engine = engine_of(request)
+    records = await run_in_threadpool(_linked_agents, engine, caller.account_id)
+    busy = sorted(r.agent_id for r in records if r.snapshot.pending)
+    users = [r.salesforce_user_id for r in records if not r.snapshot.pending]
+    client = await _salesforce_client(request, caller.account_id)
+    try:
+        presences = await _read(current_presences(client, users)) if users else []
+        work = await _read(open_work(client, users)) if users else []
+    except (SalesforceError, httpx.HTTPError, OSError) as error:
+        raise _salesforce_failure(error) from error
+    finally:
+        await _close(client)
+    status_of = {p.user_id: p.presence_status for p in presences}
+    work_of: dict[str, list[OpenWork]] = defaultdict(list)
+    for item in work:
+        work_of[item.user_id].append(OpenWork(item.id, item.status == "Opened", item.channel))
+    views = [SalesforceView(u, status_of.get(u), tuple(work_of[u])) for u in users]
+    applied = await run_in_threadpool(engine.reconcile, caller.account_id, views)
+    return {
+        "checked": len(users),
+        "corrected": sorted(a.decision.agent.agent_id for a in applied),
+        "skipped_in_flight": busy,
+    }
