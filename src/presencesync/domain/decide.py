@@ -492,19 +492,33 @@ def _reassert_desired(step: _Step) -> None:
 
 
 def _presence_changed(step: _Step, event: PresenceChanged) -> None:
-    status = event.presence_status
     ours = event.reason in (StatusChangeReason.TOOLKIT, StatusChangeReason.LOGIN)
-    index = _match_pending(step, event.command_id, ("set_presence", "omni_login"), status, ours)
+    cause = Cause.SUPERVISOR if event.reason is StatusChangeReason.SUPERVISOR else Cause.SALESFORCE
+    _status_seen(
+        step, event.presence_status, event.command_id, ("set_presence", "omni_login"), ours, cause
+    )
+
+
+def _status_seen(
+    step: _Step,
+    status: str,
+    command_id: str | None,
+    kinds: tuple[str, ...],
+    by_status: bool,
+    cause: Cause,
+) -> None:
+    """Salesforce reports the agent online in `status`: our own echo (rule 7), or a change
+    the contact center must follow (rule 2)."""
+    index = _match_pending(step, command_id, kinds, status, by_status)
     if index is not None:
         _apply_echo(step, index, status)
         return
-    if event.command_id is not None and event.command_id in step.agent.recent_command_ids:
+    if command_id is not None and command_id in step.agent.recent_command_ids:
         _late_echo(step, status)
         return
     if status == step.agent.presence:
         step.outcome = Outcome.IGNORED
         return
-    cause = Cause.SUPERVISOR if event.reason is StatusChangeReason.SUPERVISOR else Cause.SALESFORCE
     seq = step.observe_presence(status, cause)
     _follow_salesforce(step, status, seq)
 
@@ -559,19 +573,9 @@ def _follow_salesforce(step: _Step, status: str, caused_by: int | None) -> None:
 
 
 def _omni_logged_in(step: _Step, event: OmniLoggedIn) -> None:
-    status = event.presence_status
-    index = _match_pending(step, event.command_id, ("omni_login",), status, True)
-    if index is not None:
-        _apply_echo(step, index, status)
-        return
-    if event.command_id is not None and event.command_id in step.agent.recent_command_ids:
-        _late_echo(step, status)
-        return
-    if status == step.agent.presence:
-        step.outcome = Outcome.IGNORED
-        return
-    seq = step.observe_presence(status, Cause.SALESFORCE)
-    _follow_salesforce(step, status, seq)
+    _status_seen(
+        step, event.presence_status, event.command_id, ("omni_login",), True, Cause.SALESFORCE
+    )
 
 
 def _omni_logged_out(step: _Step, event: OmniLoggedOut) -> None:
