@@ -20,7 +20,6 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from presencesync.domain import (
     AgentLoggedIn,
@@ -37,13 +36,11 @@ from presencesync.domain import (
     OmniLogin,
     OmniLogout,
     PresenceChanged,
-    PresenceStatus,
     Rejected,
     SetPresence,
     StateCatalog,
     StateChangeRequested,
     StatusChangeReason,
-    StatusOption,
     SyncSettings,
     WorkAccepted,
     WorkAssigned,
@@ -53,34 +50,12 @@ from presencesync.domain import (
     new_agent,
     validate_config,
 )
+from presencesync.domain.example import EXAMPLE_RAW_CONFIG, example_statuses
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
-STATUSES = [
-    PresenceStatus("0N5000000000001", "Available", "Available", StatusOption.ONLINE, ("Case",)),
-    PresenceStatus("0N5000000000002", "Busy", "Busy", StatusOption.BUSY),
-    PresenceStatus("0N5000000000003", "On_Break", "On Break", StatusOption.BUSY),
-    PresenceStatus("0N5000000000004", "Lunch", "Lunch", StatusOption.BUSY),
-    PresenceStatus("0N5000000000005", "On_a_Call", "On a Call", StatusOption.BUSY),
-]
-RAW_CONFIG: dict[str, Any] = {
-    "enabled": True,
-    "presence_mappings": [
-        {"presence_status": "Available", "busy": False, "maps_to": None},
-        {"presence_status": "Busy", "busy": True, "maps_to": None},
-        {"presence_status": "On_Break", "busy": True, "maps_to": "Away/Break"},
-        {"presence_status": "Lunch", "busy": True, "maps_to": "ExtendedAway/Lunch"},
-        {"presence_status": "On_a_Call", "busy": True, "maps_to": None},
-    ],
-    "state_mappings": [
-        {"state": "Ready", "presence_status": "Available"},
-        {"state": "Busy", "presence_status": "On_a_Call"},
-        {"state": "Wrap", "presence_status": "Busy"},
-        {"state": "Away", "presence_status": "On_Break"},
-        {"state": "ExtendedAway", "presence_status": "Busy"},
-        {"state": "ExtendedAway/Lunch", "presence_status": "Lunch"},
-    ],
-}
+STATUSES = example_statuses()
+RAW_CONFIG = EXAMPLE_RAW_CONFIG
 AGENT_STATES = ["Ready", "Ready", "Ready", "Away/Break", "ExtendedAway/Lunch", "Away"]
 WIDGET_STATUSES = ["Available", "Available", "On_Break", "Lunch", "Busy"]
 

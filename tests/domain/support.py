@@ -32,7 +32,6 @@ from presencesync.domain import (
     SetPresence,
     StateCatalog,
     StatusChangeReason,
-    StatusOption,
     SyncSettings,
     WorkAccepted,
     WorkAssigned,
@@ -44,6 +43,7 @@ from presencesync.domain import (
     validate_config,
 )
 from presencesync.domain.commands import SalesforceCommand
+from presencesync.domain.example import EXAMPLE_CHANNELS, EXAMPLE_RAW_CONFIG, example_statuses
 from presencesync.domain.states import BUSY_INBOUND, State
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -55,39 +55,8 @@ def at(second: float) -> datetime:
 
 # --- the worked example: the settings of the seed's "steps 5 and 6" ---------------------------
 
-CHANNELS = ("Case", "Chat", "Lead")
-
-
-def example_statuses() -> list[PresenceStatus]:
-    return [
-        PresenceStatus("0N5000000000001", "Available", "Available", StatusOption.ONLINE, CHANNELS),
-        PresenceStatus("0N5000000000002", "Busy", "Busy", StatusOption.BUSY),
-        PresenceStatus("0N5000000000003", "On_Break", "On Break", StatusOption.BUSY),
-        PresenceStatus("0N5000000000004", "Lunch", "Lunch", StatusOption.BUSY),
-        PresenceStatus("0N5000000000005", "On_a_Call", "On a Call", StatusOption.BUSY),
-    ]
-
-
-# Step 5 (Presence Status Configuration) and step 6 (ContactWorld to Salesforce State Mapping).
-EXAMPLE_RAW: dict[str, Any] = {
-    "enabled": True,
-    "presence_mappings": [
-        {"presence_status": "Available", "busy": False, "maps_to": None},
-        {"presence_status": "Busy", "busy": True, "maps_to": None},
-        {"presence_status": "On_Break", "busy": True, "maps_to": "Away/Break"},
-        {"presence_status": "Lunch", "busy": True, "maps_to": "ExtendedAway/Lunch"},
-        # Busy/Inbound is a system state, so Maps to cannot name it: the Busy box decides (Away).
-        {"presence_status": "On_a_Call", "busy": True, "maps_to": None},
-    ],
-    "state_mappings": [
-        {"state": "Ready", "presence_status": "Available"},
-        {"state": "Busy", "presence_status": "On_a_Call"},
-        {"state": "Wrap", "presence_status": "Busy"},
-        {"state": "Away", "presence_status": "On_Break"},
-        {"state": "ExtendedAway", "presence_status": "Busy"},
-        {"state": "ExtendedAway/Lunch", "presence_status": "Lunch"},
-    ],
-}
+CHANNELS = EXAMPLE_CHANNELS
+EXAMPLE_RAW = EXAMPLE_RAW_CONFIG
 
 
 def example_config(**overrides: Any) -> OmniConfig:
