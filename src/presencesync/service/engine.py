@@ -9,7 +9,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
@@ -612,9 +612,26 @@ class Engine:
 
     # --- outbox --------------------------------------------------------------------------------
 
-    def claim_commands(self, limit: int = 100, lease_seconds: float = 30.0) -> list[OutboxCommand]:
+    def claim_commands(
+        self,
+        limit: int = 100,
+        lease_seconds: float = 30.0,
+        *,
+        agents: Collection[tuple[str, str]] | None = None,
+    ) -> list[OutboxCommand]:
+        """Lease up to `limit` due commands. `agents`: only those of these (account_id,
+        agent_id) pairs, e.g. the agents whose console is connected to this process (None: any
+        agent's; empty: none, and the store is not touched)."""
+        if agents is not None and not agents:
+            return []
         with self._write() as conn, conn.begin():
-            return outbox_ops.claim(conn, limit, lease_seconds)
+            return outbox_ops.claim(conn, limit, lease_seconds, agents)
+
+    def make_due(self, account_id: str, agent_id: str) -> int:
+        """The agent's pending commands that are backing off are due now (its console just
+        connected). Returns how many were."""
+        with self._write() as conn, conn.begin():
+            return outbox_ops.make_due(conn, account_id, agent_id)
 
     def complete_command(self, outbox_id: int) -> None:
         self.finish_commands([outbox_id], [])

@@ -3,6 +3,13 @@ once by `OutboxDispatcher` (the idempotency key is the command id), retried with
 
 Claiming leases rows (`lease_until`) so that a crashed dispatcher's commands come back after
 the lease; on PostgreSQL `FOR UPDATE SKIP LOCKED` lets several dispatchers claim side by side.
+
+With several processes sharing PostgreSQL, an agent's console bridge is connected to one of
+them; each dispatcher is given `claimable` (the agents whose console is connected to its
+process) and claims only their commands, so a command is claimed by the process that can
+deliver it. A command of an agent whose console is connected nowhere is claimed by nobody: it
+waits, pending, spending no attempts, until a console connects (the bridge hub then makes it
+due at once and wakes the dispatcher).
 """
 
 from __future__ import annotations
@@ -10,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +36,29 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
 MAX_ATTEMPTS = 50  # then 'failed': a command nobody could run in hours is not worth running
+# Agents per `IN ((account, agent), ...)` list: 2 bind parameters each, far below SQLite's
+# (32766) and PostgreSQL's (65535) limits per statement.
+AGENT_CHUNK = 500
+
+Agent = tuple[str, str]  # (account_id, agent_id)
 
 
 def backoff(attempts: int) -> float:
     return min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
 
 
-def claim(conn: Connection, limit: int, lease_seconds: float) -> list[OutboxCommand]:
+def claim(
+    conn: Connection,
+    limit: int,
+    lease_seconds: float,
+    agents: Collection[Agent] | None = None,
+) -> list[OutboxCommand]:
+    """Lease up to `limit` due commands (attempts + 1), oldest first, an agent's in the order
+    they were decided. `agents`: only commands of these (account_id, agent_id) pairs (None:
+    any agent's)."""
     now = utcnow()
     o = t.outbox
+    limit = max(1, int(limit))
     query = (
         sa.select(o.c.id, o.c.account_id, o.c.agent_id)
         .where(
@@ -46,11 +67,25 @@ def claim(conn: Connection, limit: int, lease_seconds: float) -> list[OutboxComm
             sa.or_(o.c.lease_until.is_(None), o.c.lease_until <= now),
         )
         .order_by(o.c.id)
-        .limit(max(1, int(limit)))
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    ids = _in_agent_order(conn, conn.execute(query).all())
+    if agents is None:
+        candidates = list(conn.execute(query.limit(limit)).all())
+    else:
+        # One agent is in one chunk, so each agent's candidates still come oldest first.
+        candidates = []
+        for chunk in _chunks(sorted(set(agents))):
+            found = conn.execute(
+                query.where(sa.tuple_(o.c.account_id, o.c.agent_id).in_(chunk)).limit(
+                    limit - len(candidates)
+                )
+            ).all()
+            candidates.extend(found)
+            if len(candidates) >= limit:
+                break
+        candidates.sort(key=lambda row: row.id)
+    ids = _in_agent_order(conn, candidates)
     if not ids:
         return []
     conn.execute(
@@ -92,15 +127,20 @@ def _in_agent_order(conn: Connection, candidates: list[Any]) -> list[int]:
     o = t.outbox
     agents = sorted({(row.account_id, row.agent_id) for row in candidates})
     chosen = {row.id for row in candidates}
-    earlier = conn.execute(
-        sa.select(o.c.id, o.c.account_id, o.c.agent_id)
-        .where(
-            o.c.status == "pending",
-            o.c.id <= max(chosen),
-            sa.tuple_(o.c.account_id, o.c.agent_id).in_(agents),
-        )
-        .order_by(o.c.id)
-    ).all()
+    earlier = sorted(
+        (
+            row
+            for chunk in _chunks(agents)
+            for row in conn.execute(
+                sa.select(o.c.id, o.c.account_id, o.c.agent_id).where(
+                    o.c.status == "pending",
+                    o.c.id <= max(chosen),
+                    sa.tuple_(o.c.account_id, o.c.agent_id).in_(chunk),
+                )
+            )
+        ),
+        key=lambda row: row.id,
+    )
     keep: list[int] = []
     stopped: set[tuple[str, str]] = set()
     for row in earlier:
@@ -112,6 +152,30 @@ def _in_agent_order(conn: Connection, candidates: list[Any]) -> list[int]:
         else:
             stopped.add(agent)  # an earlier command is not ours to send now: wait for it
     return keep
+
+
+def _chunks(agents: Sequence[Agent]) -> Iterator[list[Agent]]:
+    for start in range(0, len(agents), AGENT_CHUNK):
+        yield list(agents[start : start + AGENT_CHUNK])
+
+
+def make_due(conn: Connection, account_id: str, agent_id: str) -> int:
+    """The agent's pending commands that are backing off become due now (its console just
+    connected: what failed for want of one can go at once). Leases are left alone: a leased
+    command is in some dispatcher's hands. Returns how many rows changed."""
+    o = t.outbox
+    now = utcnow()
+    result = conn.execute(
+        sa.update(o)
+        .where(
+            o.c.account_id == account_id,
+            o.c.agent_id == agent_id,
+            o.c.status == "pending",
+            o.c.next_attempt_at > now,
+        )
+        .values(next_attempt_at=now)
+    )
+    return int(result.rowcount or 0)
 
 
 def finish(conn: Connection, outbox_ids: list[int], status: str) -> None:
@@ -164,7 +228,12 @@ Deliver = Callable[[OutboxCommand], Awaitable[bool]]
 
 
 class OutboxDispatcher:
-    """Delivers claimed commands through `deliver` (True: handed over; False: not now)."""
+    """Delivers claimed commands through `deliver` (True: handed over; False: not now).
+
+    `claimable()` (called on the dispatcher's event loop, once per round): the (account_id,
+    agent_id) pairs whose commands this dispatcher can deliver, e.g. the agents whose console
+    bridge is connected to this process; only their commands are claimed, and while there are
+    none the dispatcher sleeps until woken (`wake()`). None: every agent's commands."""
 
     def __init__(
         self,
@@ -174,12 +243,15 @@ class OutboxDispatcher:
         poll_interval: float = 0.2,
         batch_size: int = 100,
         lease_seconds: float = 30.0,
+        claimable: Callable[[], Collection[Agent]] | None = None,
     ) -> None:
         self.engine = engine
         self.deliver = deliver
         self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.lease_seconds = lease_seconds
+        self.claimable = claimable
+        self._idle = False  # the last round had no agent to claim for
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -199,8 +271,11 @@ class OutboxDispatcher:
                     handled = 0
                 if handled >= self.batch_size:
                     continue  # more may be waiting
+                # No agent to claim for: nothing can become deliverable until a console
+                # connects, and connecting wakes us.
+                timeout = None if self._idle else self.poll_interval
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                    await asyncio.wait_for(self._wake.wait(), timeout)
                 self._wake.clear()
         finally:
             remove()
@@ -210,8 +285,13 @@ class OutboxDispatcher:
         """Claim a batch, deliver it in order, record the outcomes (in bulk: one transaction
         per batch, not per command)."""
         engine = self.engine
+        self._idle = False
+        agents = None if self.claimable is None else set(self.claimable())
+        if agents is not None and not agents:
+            self._idle = True
+            return 0
         commands = await asyncio.to_thread(
-            engine.claim_commands, self.batch_size, self.lease_seconds
+            engine.claim_commands, self.batch_size, self.lease_seconds, agents=agents
         )
         if not commands:
             return 0

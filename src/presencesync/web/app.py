@@ -1,9 +1,9 @@
 """The ASGI app: REST API under /api/v1, the pages, the WebSockets, health and metrics.
 
 `create_app(engine)` wires everything to one engine. Its lifespan starts the outbox dispatcher
-(commands to the consoles, through the bridge hub) and the timer runner (wrap time, session
-grace), and subscribes to the engine's commits: each commit wakes the dispatcher, feeds the
-metrics and pushes the agent to the ContactPads watching it.
+(commands to the consoles connected to this process, through the bridge hub) and the timer
+runner (wrap time, session grace), and subscribes to the engine's commits: each commit wakes
+the dispatcher, feeds the metrics and pushes the agent to the ContactPads watching it.
 """
 
 from __future__ import annotations
@@ -94,7 +94,11 @@ def create_app(
         if start_background:
             from presencesync.service import OutboxDispatcher, TimerRunner
 
-            dispatcher = OutboxDispatcher(engine, _counting_deliver(hub, metrics))
+            # Only the commands of agents whose console is connected here: with several
+            # processes on one store, each claims what it can deliver.
+            dispatcher = OutboxDispatcher(
+                engine, _counting_deliver(hub, metrics), claimable=hub.connected_agents
+            )
             timers = TimerRunner(engine)
             tasks = [
                 asyncio.create_task(dispatcher.run(), name="outbox-dispatcher"),

@@ -145,9 +145,16 @@ class BridgeHub:
         conn = self._live.get((account_id, agent_id))
         return conn is not None and not conn.closed
 
+    def connected_agents(self) -> set[tuple[str, str]]:
+        """(account_id, agent_id) of every agent whose console is connected to this process:
+        the commands this process can deliver, so the only ones its dispatcher claims (call it
+        on the event loop)."""
+        return {key for key, conn in self._live.items() if not conn.closed}
+
     async def deliver(self, command: OutboxCommand) -> bool:
         """Hand one outbox command to the agent's live bridge; False when none is connected
-        (the dispatcher retries later; a reconnecting console reconciles first anyway)."""
+        (its socket just closed: the dispatcher retries later; a reconnecting console
+        reconciles first anyway)."""
         conn = self._live.get((command.account_id, command.agent_id))
         if conn is None or conn.closed:
             return False
@@ -244,6 +251,17 @@ class BridgeHub:
         if old is not None and old is not conn:
             old.closed = True
             await _close(old.websocket, CLOSE_REPLACED, "a newer console took over")
+        await self._console_here(key)
+
+    async def _console_here(self, key: tuple[str, str]) -> None:
+        """The agent's commands can be delivered from this process now: whatever was backing
+        off for want of a console is due at once, and the dispatcher (claiming only for
+        connected agents, so possibly asleep) is woken to send it."""
+        try:
+            await asyncio.to_thread(self.engine.make_due, *key)
+        except Exception as exc:  # the commands still go out at their retry time
+            log.warning("bridge open of %s/%s: make_due failed: %s", key[0], key[1], exc)
+        self.engine.wake_dispatchers()
 
     async def close(self, conn: _Connection) -> None:
         key = (conn.account_id, conn.agent_id)
