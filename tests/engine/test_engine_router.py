@@ -7,6 +7,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from presencesync.domain import (
     AWAY,
@@ -19,6 +20,7 @@ from presencesync.domain import (
     WorkAssigned,
 )
 from presencesync.service import Engine, NotFound
+from presencesync.store import tables
 
 from .engine_kit import now
 
@@ -136,6 +138,8 @@ def test_wrap_end_makes_the_agent_routable_again(engine: Engine, account: str):
     waiting = engine.router.offer(account, "q")
     assert waiting.status == "queued"
     engine.router.hangup(account, call.id, "solo")
+    with engine.db.begin() as conn:  # other tests' timers (PostgreSQL tests share a schema)
+        conn.execute(sa.delete(tables.timers).where(tables.timers.c.account_id != account))
     assert engine.run_due_timers(now() + timedelta(seconds=2)) == 1
     assert engine.get_agent(account, "solo").snapshot.offered_interaction_id == waiting.id
     assert engine.router.get(account, waiting.id).status == "offered"

@@ -42,7 +42,15 @@ def _timer_keys(engine: Engine, account: str, agent: str) -> list[str]:
     return [key.split(":")[0] for key, _due in engine.pending_timers(account, agent)]
 
 
+def _forget_other_tests_timers(engine: Engine, account: str) -> None:
+    """PostgreSQL tests share one schema and `run_due_timers` fires every account's due timers:
+    drop other tests' leftovers (e.g. calls left ringing) so that the counts below are ours."""
+    with engine.db.begin() as conn:
+        conn.execute(sa.delete(tables.timers).where(tables.timers.c.account_id != account))
+
+
 def test_wrap_timer_returns_the_agent_to_ready(engine: Engine, account: str):
+    _forget_other_tests_timers(engine, account)
     engine.save_settings(account, {"wrap_seconds": 20}, actor="admin")
     _connected_agent(engine, account, "amy")
     call = engine.router.offer(account, "support")
@@ -61,6 +69,7 @@ def test_wrap_timer_returns_the_agent_to_ready(engine: Engine, account: str):
 
 
 def test_a_state_picked_during_wrap_cancels_the_wrap_timer(engine: Engine, account: str):
+    _forget_other_tests_timers(engine, account)
     _connected_agent(engine, account, "ben")
     call = engine.router.offer(account, "support")
     engine.router.answer(account, call.id, "ben")
@@ -73,6 +82,7 @@ def test_a_state_picked_during_wrap_cancels_the_wrap_timer(engine: Engine, accou
 
 
 def test_console_grace_timer_logs_out_unless_the_console_returns(engine: Engine, account: str):
+    _forget_other_tests_timers(engine, account)
     engine.save_settings(
         account, {"session_grace_seconds": 10, "session_end_policy": "logout"}, actor="a"
     )

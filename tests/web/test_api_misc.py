@@ -80,12 +80,14 @@ def test_settings_round_trip(client: TestClient, acme: Account) -> None:
         "session_grace_seconds": 60,
         "session_end_policy": "logout",
         "busy_status_means_busy_inbound": False,
+        "offer_timeout_seconds": 20,
     }
     new = {
         "wrap_seconds": 5,
         "session_grace_seconds": 10,
         "session_end_policy": "away",
         "busy_status_means_busy_inbound": True,
+        "offer_timeout_seconds": 15,
     }
     assert client.put("/api/v1/settings", json=new, headers=admin).json() == new
     assert client.get("/api/v1/settings", headers=bearer(acme.supervisor)).json() == new

@@ -9,6 +9,7 @@ from typing import Any
 from presencesync.domain.errors import DomainError
 
 SESSION_END_POLICIES = ("logout", "away", "none")
+MAX_OFFER_TIMEOUT = 600
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,9 @@ class SyncSettings:
     session_grace_seconds: int = 60
     session_end_policy: str = "logout"
     busy_status_means_busy_inbound: bool = False
+    # Ring time of an offered call before the router moves it on (redirect on no answer);
+    # 0: the offer rings until the agent answers or declines.
+    offer_timeout_seconds: int = 20
 
     def to_api(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,6 +51,12 @@ class SyncSettings:
                     )
             elif key == "busy_status_means_busy_inbound" and not isinstance(value, bool):
                 problems.append({"field": key, "message": "must be true or false"})
+            elif key == "offer_timeout_seconds":
+                if isinstance(value, bool) or not isinstance(value, int):
+                    problems.append({"field": key, "message": "must be a whole number of seconds"})
+                elif not 0 <= value <= MAX_OFFER_TIMEOUT:
+                    message = f"must be 0 (no timeout) or between 1 and {MAX_OFFER_TIMEOUT}"
+                    problems.append({"field": key, "message": message})
             current[key] = value
         if problems:
             raise DomainError("INVALID_SETTINGS", "the settings are not valid", problems)

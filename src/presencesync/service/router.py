@@ -6,6 +6,13 @@ lock like any other: two concurrent offers can pick the same candidate, but the 
 refused by the core (NOT_ROUTABLE) and moves on to the next candidate. The interaction row is
 updated by a hook inside the same transaction, guarded by its expected status, so an offer and
 the interaction's status never disagree.
+
+Ring timeout (redirect on no answer): an offer starts the agent's ring timer (`timers`, the
+account's `offer_timeout_seconds`). When it fires, the engine applies the withdrawal to the agent
+who did not answer, the call goes back to the queue and the engine drains it, as after a decline.
+The router then passes over that agent for that call (`rang_out`: the agent's last event is that
+very call ringing out) and offers it to the next routable agent, or leaves it queued; the agent is
+free for any other call at once, and for this one again as soon as anything else happens to it.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from presencesync.domain import (
     Event,
     InteractionOffered,
     InteractionOfferWithdrawn,
+    Outcome,
     Rejected,
     choose_agent,
 )
@@ -92,7 +100,8 @@ class Router:
                     created_at=utcnow(),
                 )
             )
-        return self._place(account_id, interaction_id, exclude=set())
+        placed, _passed_over = self._place(account_id, interaction_id, exclude=set(), fresh=True)
+        return placed
 
     def get(self, account_id: str, interaction_id: str) -> Interaction:
         with self.engine._read() as conn:
@@ -112,11 +121,30 @@ class Router:
         self._act(account_id, interaction_id, agent_id, "offered", event, moved)
         return self.get(account_id, interaction_id)
 
+    def rang_out(self, account_id: str, agent_id: str, interaction_id: str) -> bool:
+        """Is the agent's last event its ring timer taking this call back (no answer)?"""
+        e = t.event_log
+        with self.engine._read() as conn:
+            row = conn.execute(
+                sa.select(e.c.source, e.c.event_type, e.c.event, e.c.outcome)
+                .where(e.c.account_id == account_id, e.c.agent_id == agent_id)
+                .order_by(e.c.seq.desc())
+                .limit(1)
+            ).first()
+        return (
+            row is not None
+            and row.source == "timer"
+            and row.event_type == InteractionOfferWithdrawn.__name__
+            and row.outcome == Outcome.APPLIED.value
+            and isinstance(row.event, dict)
+            and row.event.get("interaction_id") == interaction_id
+        )
+
     def decline(self, account_id: str, interaction_id: str, agent_id: str) -> Interaction:
         event = InteractionOfferWithdrawn(at=utcnow(), interaction_id=interaction_id)
         moved = {"status": "queued", "agent_id": None}
         self._act(account_id, interaction_id, agent_id, "offered", event, moved)
-        placed = self._place(account_id, interaction_id, exclude={agent_id})
+        placed, _passed_over = self._place(account_id, interaction_id, exclude={agent_id})
         # The decliner is free again: it may take other queued calls, never this one.
         self.drain(account_id, skip={(interaction_id, agent_id)})
         return self.get(account_id, placed.id)
@@ -145,11 +173,11 @@ class Router:
             progress = False
             for row in queued:
                 exclude = {agent for (iid, agent) in skip if iid == row.id}
-                placed = self._place(account_id, row.id, exclude=exclude)
+                placed, passed_over = self._place(account_id, row.id, exclude=exclude)
                 if placed.status == "offered" and placed.agent_id not in exclude:
                     offered.append(placed)
                     progress = True
-                elif not exclude:
+                elif not exclude and not passed_over:
                     return offered  # nobody routable left
             if not progress:
                 return offered
@@ -185,13 +213,22 @@ class Router:
                 f"interaction {interaction_id} is {current.status}, not {status}",
             )
 
-    def _place(self, account_id: str, interaction_id: str, exclude: set[str]) -> Interaction:
-        """Offer a queued interaction to the best routable agent; leave it queued if none."""
+    def _place(
+        self, account_id: str, interaction_id: str, exclude: set[str], *, fresh: bool = False
+    ) -> tuple[Interaction, bool]:
+        """Offer a queued interaction to the best routable agent; leave it queued if none.
+        Returns the interaction and whether a routable agent was passed over because the call
+        had just rung out at it (`fresh`: a new call, which rang nowhere yet)."""
         refused = set(exclude)
+        passed_over = False
         for _ in range(MAX_ATTEMPTS):
             candidate = self._choose(account_id, refused)
             if candidate is None:
                 break
+            if not fresh and self.rang_out(account_id, candidate, interaction_id):
+                refused.add(candidate)
+                passed_over = True
+                continue
             offered = {"status": "offered", "agent_id": candidate}
             hook = _move(interaction_id, "queued", None, "INTERACTION_TAKEN", offered)
             event = InteractionOffered(at=utcnow(), interaction_id=interaction_id)
@@ -203,7 +240,7 @@ class Router:
                 refused.add(candidate)  # the agent stopped being routable: next one
                 continue
             break
-        return self.get(account_id, interaction_id)
+        return self.get(account_id, interaction_id), passed_over
 
     def _choose(self, account_id: str, refused: set[str]) -> str | None:
         query = (

@@ -1,6 +1,14 @@
-"""Durable timers: the wrap timer (CallEnded -> WrapEnded) and the console grace timer
-(ConsoleDisconnected -> SessionGraceExpired), planned from a decision and written in the same
-transaction as the event that caused them; `TimerRunner` fires them when due."""
+"""Durable timers: the wrap timer (CallEnded -> WrapEnded), the console grace timer
+(ConsoleDisconnected -> SessionGraceExpired) and the ring timer (InteractionOffered ->
+InteractionOfferWithdrawn after the account's `offer_timeout_seconds`: redirect on no answer),
+planned from a decision and written in the same transaction as the event that caused them;
+`TimerRunner` fires them when due.
+
+The ring timer is cancelled by whatever ends the offer first (answer, decline, logout, the
+engine's withdrawal when the agent got busy); fired late anyway, its withdrawal names the call it
+was set for, which the core ignores unless that very call still rings at the agent. Once the
+withdrawal is applied the call is back in the queue and the engine drains it; the router does not
+offer it straight back to the agent who let it ring out (see `router.rang_out`)."""
 
 from __future__ import annotations
 
@@ -16,6 +24,8 @@ from presencesync.domain import (
     CallEnded,
     ConsoleDisconnected,
     Event,
+    InteractionOffered,
+    InteractionOfferWithdrawn,
     Major,
     SessionGraceExpired,
     SyncSettings,
@@ -68,6 +78,19 @@ def plan_timers(
         ops.append(TimerOp(grace, due, event_to_json(fire_grace)))
     elif after.console_connected and not before.console_connected:
         ops.append(TimerOp(grace, None))
+    ring = timer_key("offer", account_id, agent_id)
+    offered = after.offered_interaction_id
+    if (
+        isinstance(event, InteractionOffered)
+        and offered == event.interaction_id
+        and before.offered_interaction_id != offered
+    ):
+        if settings.offer_timeout_seconds > 0:
+            due = now + timedelta(seconds=settings.offer_timeout_seconds)
+            fire_ring = InteractionOfferWithdrawn(at=due, interaction_id=offered)
+            ops.append(TimerOp(ring, due, event_to_json(fire_ring)))
+    elif before.offered_interaction_id is not None and offered != before.offered_interaction_id:
+        ops.append(TimerOp(ring, None))  # answered, declined, withdrawn, logged out
     return ops
 
 

@@ -27,6 +27,7 @@ SETTINGS_EXAMPLE = {
     "session_grace_seconds": 60,
     "session_end_policy": "logout",
     "busy_status_means_busy_inbound": False,
+    "offer_timeout_seconds": 20,
 }
 
 
@@ -37,6 +38,12 @@ SETTINGS_SCHEMA: dict[str, Any] = {
         "session_grace_seconds": {"type": "integer", "minimum": 0, "maximum": 86400},
         "session_end_policy": {"type": "string", "enum": ["logout", "away", "none"]},
         "busy_status_means_busy_inbound": {"type": "boolean"},
+        "offer_timeout_seconds": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 600,
+            "description": "ring time before an unanswered call moves on; 0: no timeout",
+        },
     },
     "example": SETTINGS_EXAMPLE,
 }

@@ -183,6 +183,7 @@
     const body = {
       wrap_seconds: numberOrNull("wrap_seconds"),
       session_grace_seconds: numberOrNull("session_grace_seconds"),
+      offer_timeout_seconds: numberOrNull("offer_timeout_seconds"),
       session_end_policy: document.getElementById("session_end_policy").value,
       busy_status_means_busy_inbound: document.getElementById("busy_status_means_busy_inbound").checked,
     };
