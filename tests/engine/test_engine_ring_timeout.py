@@ -91,15 +91,6 @@ def test_an_unanswered_call_moves_to_the_next_agent(engine: Engine, account: str
 def test_a_call_that_rings_out_twice_moves_on_each_time(
     engine: Engine, account: str, database_url: str, request: pytest.FixtureRequest
 ):
-    if database_url.startswith("sqlite"):
-        # Known engine bug: SQLite reuses the id of the deleted (fired) timer row for the next
-        # timer, and `Engine.run_due_timers` dedupes firings by `timer:{row.id}`, so the second
-        # ring timer is taken for a duplicate of the first and dropped (wrap timers too). Strict:
-        # once the engine names firings by something never reused, this passes and the marker
-        # is to go.
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="SQLite reuses fired timer row ids")
-        )
     for n, agent in enumerate(("first", "second", "third")):
         _ready(engine, account, agent, idle_for=300 - 100 * n)
     call = engine.router.offer(account, "q")

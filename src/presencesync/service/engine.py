@@ -693,7 +693,9 @@ class Engine:
                 .order_by(t.timers.c.due_at, t.timers.c.id)
                 .limit(500)
             ).all()
-        # The timer row id makes the firing idempotent: fired twice, applied once. All due
+        # The timer row makes the firing idempotent: fired twice, applied once. Its id alone
+        # is not enough: SQLite hands a deleted row's id to the next new row, which would then
+        # pass for a duplicate and never fire; the creation time tells them apart. All due
         # timers go to the writers at once, so they share transactions.
         items = [
             Item(
@@ -701,7 +703,7 @@ class Engine:
                 row.agent_id,
                 event_from_json(row.event),
                 "timer",
-                f"timer:{row.id}",
+                f"timer:{row.id}:{as_utc(row.created_at).isoformat()}",  # type: ignore[union-attr]
                 timer_id=row.id,
             )
             for row in due
