@@ -7,7 +7,7 @@ and the account's configuration. No I/O, no clock: time comes from the event.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -111,6 +111,9 @@ class Decision:
     notes: tuple[str, ...] = ()
 
 
+_SNAPSHOT_FIELDS = frozenset(f.name for f in fields(AgentSnapshot))
+
+
 @dataclass
 class _Step:
     """The decision being built for one event (mutable only inside `decide`)."""
@@ -134,7 +137,14 @@ class _Step:
         return self.event.at
 
     def update(self, **changes: Any) -> None:
-        self.agent = replace(self.agent, **changes)
+        # dataclasses.replace runs __init__ over every field (~10 µs); a decision updates the
+        # snapshot several times, so copy the instance dict instead (same result, ~1 µs).
+        unknown = changes.keys() - _SNAPSHOT_FIELDS
+        if unknown:
+            raise TypeError(f"AgentSnapshot has no field(s) {sorted(unknown)}")
+        updated = object.__new__(AgentSnapshot)
+        updated.__dict__.update(self.agent.__dict__, **changes)
+        self.agent = updated
 
     def record(
         self,
