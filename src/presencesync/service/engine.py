@@ -234,13 +234,7 @@ class Engine:
             repo.require_account(conn, account_id, lock=True)
             settings = SyncSettings.from_api(raw, repo.load_settings(conn, account_id))
             values = {"settings": settings.to_api(), "saved_by": actor, "saved_at": utcnow()}
-            updated = conn.execute(
-                sa.update(t.account_settings)
-                .where(t.account_settings.c.account_id == account_id)
-                .values(**values)
-            )
-            if updated.rowcount == 0:
-                conn.execute(sa.insert(t.account_settings).values(account_id=account_id, **values))
+            repo.upsert_account_row(conn, t.account_settings, account_id, values)
             repo.bump_config_version(conn, account_id)
         return settings
 
@@ -254,13 +248,7 @@ class Engine:
         }
         with self._write() as conn, conn.begin():
             repo.require_account(conn, account_id, lock=True)
-            updated = conn.execute(
-                sa.update(t.presence_statuses)
-                .where(t.presence_statuses.c.account_id == account_id)
-                .values(**values)
-            )
-            if updated.rowcount == 0:
-                conn.execute(sa.insert(t.presence_statuses).values(account_id=account_id, **values))
+            repo.upsert_account_row(conn, t.presence_statuses, account_id, values)
 
     def get_presence_statuses(self, account_id: str) -> list[PresenceStatus]:
         with self._read() as conn:
@@ -320,15 +308,7 @@ class Engine:
         }
         with self._write() as conn, conn.begin():
             repo.require_account(conn, account_id, lock=True)
-            updated = conn.execute(
-                sa.update(t.salesforce_connections)
-                .where(t.salesforce_connections.c.account_id == account_id)
-                .values(**values)
-            )
-            if updated.rowcount == 0:
-                conn.execute(
-                    sa.insert(t.salesforce_connections).values(account_id=account_id, **values)
-                )
+            repo.upsert_account_row(conn, t.salesforce_connections, account_id, values)
 
     def get_salesforce_connection(self, account_id: str) -> SalesforceConnection | None:
         with self._read() as conn:

@@ -51,6 +51,18 @@ def require_account(conn: Connection, account_id: str, *, lock: bool = False) ->
     return Account(row.id, row.name, bool(row.omni_feature))
 
 
+def upsert_account_row(
+    conn: Connection, table: sa.Table, account_id: str, values: Mapping[str, Any]
+) -> None:
+    """Write the account's one row of `table` (settings, last fetch, connection). The caller
+    holds the account's lock, so update-then-insert cannot race another save."""
+    updated = conn.execute(
+        sa.update(table).where(table.c.account_id == account_id).values(**values)
+    )
+    if updated.rowcount == 0:
+        conn.execute(sa.insert(table).values(account_id=account_id, **values))
+
+
 def load_catalog(conn: Connection, account_id: str) -> StateCatalog:
     row = conn.execute(
         sa.select(t.state_catalogs.c.minor_states)
