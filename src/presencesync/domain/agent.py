@@ -6,7 +6,7 @@ new one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -198,4 +198,4 @@ def new_agent(agent_id: str) -> AgentSnapshot:
     return AgentSnapshot(agent_id=agent_id)
 
 
-__all__ = ["AgentSnapshot", "BusyReason", "Hold", "PendingCommand", "field", "new_agent"]
+__all__ = ["AgentSnapshot", "BusyReason", "Hold", "PendingCommand", "new_agent"]

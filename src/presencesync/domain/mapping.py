@@ -13,7 +13,7 @@ from typing import Any
 
 from presencesync.domain.errors import DomainError
 from presencesync.domain.presence import PresenceStatus
-from presencesync.domain.states import AWAY, READY, Major, State, StateCatalog, parse_state_text
+from presencesync.domain.states import AWAY, READY, Major, State, StateCatalog
 
 
 @dataclass(frozen=True)
@@ -376,10 +376,9 @@ def _check_state_rows(
         seen[state] = index
         name = _text(row.get("presence_status"))
         if name is None:
-            if state.minor is None:
-                # Reported once, as MISSING_MAJOR_MAPPING, by the caller.
-                continue
-            continue  # an empty minor row means "use the major's mapping"
+            # An unmapped minor uses its major's mapping; an unmapped major is reported once,
+            # as MISSING_MAJOR_MAPPING, by the caller.
+            continue
         if name not in statuses:
             problems.append(
                 Finding(
@@ -452,8 +451,3 @@ def _routing_risk_warnings(
             )
         )
     return out
-
-
-def parse_state(text: object) -> State:
-    """Syntactic parse, re-exported for adapters."""
-    return parse_state_text(text)
