@@ -12,9 +12,9 @@ import argparse
 import random
 import time
 
-from presencesync.emulator.omni import REASON_MANUAL, Omni
-from presencesync.emulator.seed import add_user, seed_if_empty
-from presencesync.emulator.store import Store
+from presencesync_emulator.omni import REASON_MANUAL, Omni
+from presencesync_emulator.seed import add_user, seed_if_empty
+from presencesync_emulator.store import Store
 
 
 def main() -> None:

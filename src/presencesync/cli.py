@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         serve(host=args.host, port=args.port, database_url=args.database_url)
     elif args.command == "emulator":
-        from presencesync.emulator.server import serve as serve_emulator
+        from presencesync_emulator.server import serve as serve_emulator
 
         serve_emulator(
             host=args.host, port=args.port, db=args.db, tls=args.tls, tls_dir=args.tls_dir

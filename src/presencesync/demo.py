@@ -194,9 +194,9 @@ def start_stack(
 
     `configure=False` leaves the Omni-Channel configuration to do (nothing fetched, no mapping):
     what an admin finds on a new account (the browser tests start there)."""
-    from presencesync.emulator.app import create_app as create_emulator_app
     from presencesync.service import open_engine
     from presencesync.web.app import create_app
+    from presencesync_emulator.app import create_app as create_emulator_app
 
     if agents < 1:
         raise ValueError("the demo needs at least one agent")

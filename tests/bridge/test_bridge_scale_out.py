@@ -21,11 +21,11 @@ import pytest
 import sqlalchemy as sa
 
 from presencesync.demo import provision
-from presencesync.emulator.testing import start_emulator
 from presencesync.salesforce.console_client import ConsoleClient, ConsoleClients
 from presencesync.service import Engine, open_engine
 from presencesync.store import tables
 from presencesync.web.bridge_ws import BridgeHub, _Connection
+from presencesync_emulator.testing import start_emulator
 from tests.bridge.kit import wait_for
 
 POSTGRES_ENV = "PRESENCESYNC_TEST_POSTGRES_URL"

@@ -14,7 +14,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from presencesync.emulator.app import create_app
+from presencesync_emulator.app import create_app
 
 BASE = "http://emulator.test"
 

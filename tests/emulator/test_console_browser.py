@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from presencesync.emulator.testing import running_emulator
+from presencesync_emulator.testing import running_emulator
 
 CHROMIUM = Path("/usr/bin/chromium")
 

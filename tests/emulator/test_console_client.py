@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from presencesync.emulator.console_client import ConsoleClient, ToolkitCallError
-from presencesync.emulator.testing import running_emulator, ssl_context
+from presencesync_emulator.console_client import ConsoleClient, ToolkitCallError
+from presencesync_emulator.testing import running_emulator, ssl_context
 
 
 async def _scenario(url: str, verify: Any = True) -> None:

@@ -10,8 +10,8 @@ import jwt
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from presencesync.emulator.app import create_app
-from presencesync.emulator.seed import generate_key_pair
+from presencesync_emulator.app import create_app
+from presencesync_emulator.seed import generate_key_pair
 from tests.emulator.conftest import BASE, token
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"

@@ -12,7 +12,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.login import SalesforceLogin
 from websockets.sync.client import connect
 
-from presencesync.emulator.testing import running_emulator, ssl_context, start_emulator
+from presencesync_emulator.testing import running_emulator, ssl_context, start_emulator
 
 
 def _token(client: httpx.Client) -> str:

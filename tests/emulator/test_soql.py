@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from presencesync.emulator.soql import (
+from presencesync_emulator.soql import (
     And,
     BooleanLit,
     Comparison,

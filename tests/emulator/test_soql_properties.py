@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from presencesync.emulator.soql import (
+from presencesync_emulator.soql import (
     RESERVED,
     And,
     BooleanLit,

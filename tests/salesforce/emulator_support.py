@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 try:
-    from presencesync.emulator import seed
-    from presencesync.emulator.app import create_app
-    from presencesync.emulator.testing import RunningEmulator, start_emulator
+    from presencesync_emulator import seed
+    from presencesync_emulator.app import create_app
+    from presencesync_emulator.testing import RunningEmulator, start_emulator
 except ImportError as exc:  # pragma: no cover - only while the emulator is being built
     if os.environ.get("CI") == "true":
         raise

@@ -14,9 +14,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from presencesync.emulator.app import create_app as create_emulator
 from presencesync.salesforce import AsyncSalesforceClient, SalesforceCredentials
 from presencesync.service import Engine, SalesforceConnection
+from presencesync_emulator.app import create_app as create_emulator
 
 from .conftest import Account, bearer, error_of, save_statuses, valid_config
 

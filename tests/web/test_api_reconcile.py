@@ -14,8 +14,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from presencesync.emulator.app import create_app as create_emulator
 from presencesync.service import Engine
+from presencesync_emulator.app import create_app as create_emulator
 
 from .conftest import Account, bearer, error_of, seed
 from .test_api_omni import EMULATOR, connect, emulator_factory

@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from presencesync.emulator.ids import make_id
-from presencesync.emulator.schema import OBJECTS, ObjectDef
+from presencesync_emulator.ids import make_id
+from presencesync_emulator.schema import OBJECTS, ObjectDef
 
 _SQL_TYPES = {"boolean": "INTEGER", "int": "INTEGER", "double": "REAL"}
 

@@ -8,8 +8,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from presencesync.emulator.omni import OmniError
-from presencesync.emulator.org import Org
+from presencesync_emulator.omni import OmniError
+from presencesync_emulator.org import Org
 
 
 def org_of(request: Request) -> Org:

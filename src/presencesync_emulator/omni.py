@@ -22,9 +22,9 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from presencesync.emulator import ids
-from presencesync.emulator.seed import DEFAULT_CAPACITY, add_user
-from presencesync.emulator.store import Store, parse_sf_datetime, sf_datetime
+from presencesync_emulator import ids
+from presencesync_emulator.seed import DEFAULT_CAPACITY, add_user
+from presencesync_emulator.store import Store, parse_sf_datetime, sf_datetime
 
 # Values of lightning:omniChannelStatusChanged's `reason`.
 REASON_TOOLKIT = "OmniToolkitStatusChange"

@@ -13,12 +13,12 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from presencesync.emulator import console, control, oauth, rest
-from presencesync.emulator.events import EventHub
-from presencesync.emulator.omni import Omni
-from presencesync.emulator.org import DEFAULT_TOKEN_LIFETIME_S, Org
-from presencesync.emulator.seed import seed_if_empty
-from presencesync.emulator.store import Store
+from presencesync_emulator import console, control, oauth, rest
+from presencesync_emulator.events import EventHub
+from presencesync_emulator.omni import Omni
+from presencesync_emulator.org import DEFAULT_TOKEN_LIFETIME_S, Org
+from presencesync_emulator.seed import seed_if_empty
+from presencesync_emulator.store import Store
 
 
 async def _index(request: Request) -> Response:

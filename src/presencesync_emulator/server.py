@@ -6,8 +6,8 @@ from typing import Any
 
 import uvicorn
 
-from presencesync.emulator.app import create_app
-from presencesync.emulator.tls import ensure_certificate
+from presencesync_emulator.app import create_app
+from presencesync_emulator.tls import ensure_certificate
 
 
 def serve(host: str, port: int, db: str, tls: bool, tls_dir: str) -> None:

@@ -26,8 +26,8 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from presencesync.emulator.app import create_app
-from presencesync.emulator.tls import ensure_certificate
+from presencesync_emulator.app import create_app
+from presencesync_emulator.tls import ensure_certificate
 
 
 @dataclass

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from presencesync.emulator.events import EventHub
-from presencesync.emulator.omni import Omni, OmniEvent
-from presencesync.emulator.store import Store
+from presencesync_emulator.events import EventHub
+from presencesync_emulator.omni import Omni, OmniEvent
+from presencesync_emulator.store import Store
 
 DEFAULT_TOKEN_LIFETIME_S = 2 * 3600.0
 DEFAULT_DAILY_API_LIMIT = 15000

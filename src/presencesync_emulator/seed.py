@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from presencesync.emulator.ids import make_id
-from presencesync.emulator.store import Store, sf_datetime
+from presencesync_emulator.ids import make_id
+from presencesync_emulator.store import Store, sf_datetime
 
 ORG_NAME = "presencesync Emulated Org"
 DEFAULT_PASSWORD = "emulator-password"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from presencesync.emulator.ids import PREFIXES
+from presencesync_emulator.ids import PREFIXES
 
 
 @dataclass(frozen=True)
@@ -288,7 +288,7 @@ def object_by_prefix(record_id: str) -> ObjectDef | None:
 @cache
 def soql_schema() -> Mapping[str, Any]:
     """The schema in the form the SOQL engine takes (built once, on first query)."""
-    from presencesync.emulator import soql
+    from presencesync_emulator import soql
 
     out: dict[str, Any] = {}
     for obj in OBJECTS.values():

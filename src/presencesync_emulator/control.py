@@ -14,15 +14,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from presencesync.emulator import ids
-from presencesync.emulator.httputil import (
+from presencesync_emulator import ids
+from presencesync_emulator.httputil import (
     base_url_of,
     error_response,
     json_body,
     org_of,
     string_field,
 )
-from presencesync.emulator.omni import REASON_MANUAL, REASONS, OmniError
+from presencesync_emulator.omni import REASON_MANUAL, REASONS, OmniError
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -196,7 +196,7 @@ async def expire_sessions(request: Request) -> Response:
 
 
 async def get_limits(request: Request) -> Response:
-    from presencesync.emulator.oauth import api_usage_today
+    from presencesync_emulator.oauth import api_usage_today
 
     org = org_of(request)
     return JSONResponse(

@@ -27,9 +27,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from presencesync.emulator.httputil import base_url_of, org_of
-from presencesync.emulator.org import Org
-from presencesync.emulator.store import Store
+from presencesync_emulator.httputil import base_url_of, org_of
+from presencesync_emulator.org import Org
+from presencesync_emulator.store import Store
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _TOKEN_ALPHABET = string.ascii_letters + string.digits + "._"

@@ -26,10 +26,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from presencesync.emulator.events import Subscription
-from presencesync.emulator.httputil import base_url_of
-from presencesync.emulator.omni import REASON_TOOLKIT, Omni, OmniError, OmniEvent
-from presencesync.emulator.org import Org
+from presencesync_emulator.events import Subscription
+from presencesync_emulator.httputil import base_url_of
+from presencesync_emulator.omni import REASON_TOOLKIT, Omni, OmniError, OmniEvent
+from presencesync_emulator.org import Org
 
 _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),

@@ -18,11 +18,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from presencesync.emulator import ids, soql
-from presencesync.emulator.httputil import org_of
-from presencesync.emulator.oauth import count_api_request, invalid_session, session_from_request
-from presencesync.emulator.org import API_VERSIONS, Org
-from presencesync.emulator.schema import OBJECTS, FieldDef, ObjectDef, soql_schema
+from presencesync_emulator import ids, soql
+from presencesync_emulator.httputil import org_of
+from presencesync_emulator.oauth import count_api_request, invalid_session, session_from_request
+from presencesync_emulator.org import API_VERSIONS, Org
+from presencesync_emulator.schema import OBJECTS, FieldDef, ObjectDef, soql_schema
 
 DEFAULT_BATCH = 2000
 MIN_BATCH = 200
@@ -149,7 +149,7 @@ def _resources(version: str) -> Response:
 
 
 def _limits(org: Org) -> Response:
-    from presencesync.emulator.oauth import api_usage_today
+    from presencesync_emulator.oauth import api_usage_today
 
     limit = org.daily_api_limit
     return JSONResponse(

@@ -13,8 +13,8 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
-from presencesync.emulator.omni import OmniEvent
-from presencesync.emulator.store import Store
+from presencesync_emulator.omni import OmniEvent
+from presencesync_emulator.store import Store
 
 Message = dict[str, Any]
 
