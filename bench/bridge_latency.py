@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from presencesync.demo import start_stack
+from presencesync_sandbox.demo import start_stack
 
 CC_STATES = ("Away/Break", "Ready")  # -> On_Break, Available
 SF_STATUSES = {"Lunch": "ExtendedAway/Lunch", "Training": "ExtendedAway/Training"}

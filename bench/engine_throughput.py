@@ -32,6 +32,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from presencesync.bootstrap import open_engine
 from presencesync.domain import (
     AWAY,
     READY,
@@ -42,7 +43,7 @@ from presencesync.domain import (
     decide,
     new_agent,
 )
-from presencesync.service import Engine, open_engine
+from presencesync.service import Engine
 from presencesync.store import tables
 
 STATUSES = [
@@ -226,7 +227,7 @@ def run_backend(
         rows.append(fixed_rate(engine, account, feed, args.rate, args.duration))
     finally:
         engine.close()
-    engine = Engine(url, group_commit=False)
+    engine = open_engine(url, group_commit=False, migrate=False)
     try:
         with engine.db.connect() as conn:
             account_id = conn.execute(sa.select(tables.accounts.c.id)).scalar_one()

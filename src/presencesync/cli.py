@@ -1,28 +1,67 @@
-"""Command line: `presencesync serve | emulator | migrate | demo`.
+"""Command line: `presencesync COMMAND [options]` (`serve`, `migrate`, `emulator`, `demo`, ...).
 
-Every option has a PRESENCESYNC_* environment variable (the flag wins). Subcommands import
-their modules lazily so that `presencesync --help` stays fast and never needs a database.
+A command is a module (or any object) with `HELP` (one line for `--help`), `add_arguments(parser)`
+and `run(args) -> int | None`. Commands come from the entry-point group `presencesync.commands`
+(pyproject.toml): the product's own (`presencesync.commands.*`) and those that other packages
+contribute (`emulator` from `presencesync_emulator`, `demo` from `presencesync_sandbox`), so
+that the product imports neither. The product's own commands are also known here by name, so
+that they work from a source tree whose package metadata is not installed (or is stale).
+
+Every option has a PRESENCESYNC_* environment variable (the flag wins: `env`, `env_flag`).
+Command modules import their heavy parts inside `run`, so that `presencesync --help` stays fast
+and never needs a database.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
+from importlib.metadata import entry_points
+from typing import Protocol, cast
 
-DEFAULT_DATABASE_URL = "sqlite:///./presencesync.db"
+ENTRY_POINT_GROUP = "presencesync.commands"
+# The product's own commands (also declared in pyproject.toml, like every other command).
+BUILTIN = {
+    "serve": "presencesync.commands.serve",
+    "migrate": "presencesync.commands.migrate",
+}
 
 
-def _env(name: str, default: str) -> str:
+class Command(Protocol):
+    HELP: str
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+
+    def run(self, args: argparse.Namespace) -> int | None: ...
+
+
+def env(name: str, default: str) -> str:
     return os.environ.get(f"PRESENCESYNC_{name}", default)
 
 
-def _env_flag(name: str) -> bool:
+def env_flag(name: str) -> bool:
     return os.environ.get(f"PRESENCESYNC_{name}", "").lower() in {"1", "true", "yes", "on"}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def load_commands() -> dict[str, Command]:
+    """The product's own commands first, then the contributed ones by name. A contributed
+    command that fails to load is reported on stderr and left out: the others still work."""
+    commands = {name: cast(Command, importlib.import_module(m)) for name, m in BUILTIN.items()}
+    contributed: dict[str, Command] = {}
+    for entry in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        if entry.name in commands:
+            continue
+        try:
+            contributed[entry.name] = entry.load()
+        except Exception as error:
+            print(f"presencesync: command {entry.name!r} not available: {error}", file=sys.stderr)
+    return {**commands, **contributed}
+
+
+def build_parser(commands: dict[str, Command] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="presencesync",
         description=(
@@ -30,86 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = sub.add_parser("serve", help="run the presencesync server (API, pages, bridge)")
-    serve.add_argument("--host", default=_env("HOST", "127.0.0.1"))
-    serve.add_argument("--port", type=int, default=int(_env("PORT", "8000")))
-    serve.add_argument(
-        "--database-url",
-        default=_env("DATABASE_URL", DEFAULT_DATABASE_URL),
-        help="SQLAlchemy URL of the store (env PRESENCESYNC_DATABASE_URL)",
-    )
-
-    emulator = sub.add_parser("emulator", help="run the Salesforce org emulator")
-    emulator.add_argument("--host", default=_env("EMULATOR_HOST", "127.0.0.1"))
-    emulator.add_argument("--port", type=int, default=int(_env("EMULATOR_PORT", "8001")))
-    emulator.add_argument(
-        "--db",
-        default=_env("EMULATOR_DB", "./presencesync-emulator.db"),
-        help="SQLite file of the emulated org, or :memory:",
-    )
-    emulator.add_argument(
-        "--tls",
-        action="store_true",
-        default=_env_flag("EMULATOR_TLS"),
-        help="serve HTTPS with a self-signed certificate",
-    )
-    emulator.add_argument(
-        "--tls-dir",
-        default=_env("EMULATOR_TLS_DIR", "./.presencesync-tls/"),
-        help="where cert.pem and key.pem are kept (created unless they exist)",
-    )
-
-    migrate = sub.add_parser("migrate", help="upgrade the store's schema to the newest version")
-    migrate.add_argument("--database-url", default=_env("DATABASE_URL", DEFAULT_DATABASE_URL))
-
-    demo = sub.add_parser(
-        "demo", help="start server + emulator with seed data and print URLs and tokens"
-    )
-    demo.add_argument("--info-file", default=_env("INFO_FILE", "./presencesync-demo.json"))
-    demo.add_argument(
-        "--consoles", choices=["headless", "none"], default=_env("CONSOLES", "headless")
-    )
-    demo.add_argument("--agents", type=int, default=int(_env("AGENTS", "3")))
-    demo.add_argument("--host", default=_env("HOST", "127.0.0.1"))
-    demo.add_argument("--port", type=int, default=int(_env("PORT", "8000")))
-    demo.add_argument("--emulator-port", type=int, default=int(_env("EMULATOR_PORT", "8001")))
-    demo.add_argument(
-        "--database-url", default=_env("DATABASE_URL", "sqlite:///./presencesync-demo.db")
-    )
+    for name, command in (commands if commands is not None else load_commands()).items():
+        command.add_arguments(sub.add_parser(name, help=command.HELP))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        from presencesync.web.server import serve
-
-        serve(host=args.host, port=args.port, database_url=args.database_url)
-    elif args.command == "emulator":
-        from presencesync_emulator.server import serve as serve_emulator
-
-        serve_emulator(
-            host=args.host, port=args.port, db=args.db, tls=args.tls, tls_dir=args.tls_dir
-        )
-    elif args.command == "migrate":
-        from presencesync.store.migrations import upgrade
-
-        upgrade(args.database_url)
-        print(f"migrated {args.database_url}")
-    elif args.command == "demo":
-        from presencesync.demo import run_demo
-
-        run_demo(
-            info_file=args.info_file,
-            consoles=args.consoles,
-            agents=args.agents,
-            host=args.host,
-            port=args.port,
-            emulator_port=args.emulator_port,
-            database_url=args.database_url,
-        )
-    return 0
+    commands = load_commands()
+    args = build_parser(commands).parse_args(argv)
+    return commands[args.command].run(args) or 0
 
 
 if __name__ == "__main__":

@@ -7,9 +7,12 @@ does, for headless consoles (demo, load tests) that run without a browser.
         event = await console.next_event()
 
 Events are delivered to `on(name, ...)` handlers (sync or async) with their params (a "*"
-handler gets each whole event message) and queued for `next_event()`. Calls return the toolkit
+handler gets each whole event message) and queued for `next_event()` (unless
+`queue_events=False`: a long-running console that only uses handlers). Calls return the toolkit
 result or raise ToolkitCallError. The client does not reconnect on its own: `closed` resolves
-when the socket ends; reconnect with a new client.
+when the socket ends (`close()`, or `abort()` to drop it as a failing network would); reconnect
+with a new client. This is the one Python implementation of the console WebSocket: the
+sandbox's headless console (`presencesync_sandbox.headless_console`) is built on it.
 """
 
 from __future__ import annotations
@@ -45,11 +48,17 @@ def console_url(base_url: str, user_id: str) -> str:
 
 class ConsoleClient:
     def __init__(
-        self, base_url: str, user_id: str, *, ssl_context: ssl.SSLContext | None = None
+        self,
+        base_url: str,
+        user_id: str,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        queue_events: bool = True,
     ) -> None:
         self.url = console_url(base_url, user_id)
         self.user_id = user_id
         self.ssl_context = ssl_context
+        self.queue_events = queue_events
         self.hello: dict[str, Any] | None = None
         self._ws: ClientConnection | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -73,7 +82,8 @@ class ConsoleClient:
 
     async def connect(self, timeout: float = 10) -> dict[str, Any]:
         """Open the socket and wait for the server's hello (returned, also kept as .hello)."""
-        options: dict[str, Any] = {"open_timeout": timeout}
+        # No proxy from the environment: the console is a direct connection to the org.
+        options: dict[str, Any] = {"open_timeout": timeout, "proxy": None}
         if self.url.startswith("wss://"):
             options["ssl"] = self.ssl_context or ssl.create_default_context()
         self._ws = await connect(self.url, **options)
@@ -93,6 +103,13 @@ class ConsoleClient:
         if self._reader is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
+
+    def abort(self) -> None:
+        """Drop the connection abruptly, without a close handshake (what a failing network
+        does; tests use it). Safe only on the client's own event loop."""
+        transport = getattr(self._ws, "transport", None)
+        if transport is not None:
+            transport.abort()
 
     def on(self, name: str, handler: Handler) -> None:
         key = name if name == "*" or name.startswith("lightning:") else f"lightning:{name}"
@@ -146,7 +163,8 @@ class ConsoleClient:
                 self.closed.set_result(None)
 
     async def _dispatch(self, message: dict[str, Any]) -> None:
-        self._events.put_nowait(message)
+        if self.queue_events:
+            self._events.put_nowait(message)
         for key in (message["name"], "*"):
             for handler in self._handlers.get(key, ()):
                 outcome = handler(message["params"] if key != "*" else message)

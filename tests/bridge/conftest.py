@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from presencesync.demo import DemoStack, start_stack
+from presencesync_sandbox.demo import DemoStack, start_stack
 from tests.bridge.kit import AgentConsole, Env
 
 AGENTS = 14

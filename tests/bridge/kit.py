@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from presencesync.demo import DemoStack
-from presencesync.salesforce.console_client import ConsoleClient, ConsoleClients
+from presencesync_sandbox.demo import DemoStack
+from presencesync_sandbox.headless_console import HeadlessConsole, HeadlessConsoles
 
 T = TypeVar("T")
 
@@ -34,8 +34,8 @@ class AgentConsole:
     agent_id: str
     user_id: str
     token: str
-    client: ConsoleClient
-    clients: ConsoleClients
+    client: HeadlessConsole
+    clients: HeadlessConsoles
     api: httpx.Client  # with the agent's token
     emulator: httpx.Client
 
@@ -116,15 +116,15 @@ class Env:
 
     def console_for(
         self, entry: dict[str, Any], **options: Any
-    ) -> tuple[ConsoleClient, ConsoleClients]:
-        client = ConsoleClient(
+    ) -> tuple[HeadlessConsole, HeadlessConsoles]:
+        client = HeadlessConsole(
             self.stack.emulator_url,
             entry["salesforce_user_id"],
             self.stack.api_url,
             entry["token"],
             **options,
         )
-        return client, ConsoleClients([client]).start()
+        return client, HeadlessConsoles([client]).start()
 
     def take_agent(self) -> AgentConsole:
         assert self._free, "no demo agent left: raise AGENTS in conftest"

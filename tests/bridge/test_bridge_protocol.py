@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from presencesync.demo import ws_url
+from presencesync_sandbox.demo import ws_url
 from tests.bridge.kit import AgentConsole, Env, wait_for
 
 

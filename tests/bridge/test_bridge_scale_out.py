@@ -20,12 +20,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from presencesync.demo import provision
-from presencesync.salesforce.console_client import ConsoleClient, ConsoleClients
 from presencesync.service import Engine, open_engine
 from presencesync.store import tables
 from presencesync.web.bridge_ws import BridgeHub, _Connection
 from presencesync_emulator.testing import start_emulator
+from presencesync_sandbox.demo import provision
+from presencesync_sandbox.headless_console import HeadlessConsole, HeadlessConsoles
 from tests.bridge.kit import wait_for
 
 POSTGRES_ENV = "PRESENCESYNC_TEST_POSTGRES_URL"
@@ -191,7 +191,7 @@ def test_a_command_goes_out_from_the_process_holding_the_console(
     engine = open_engine(shared_postgres)  # migrates the schema before the servers start
     emulator = start_emulator()
     servers = [_Server("A", shared_postgres, tmp_path), _Server("B", shared_postgres, tmp_path)]
-    clients: ConsoleClients | None = None
+    clients: HeadlessConsoles | None = None
     try:
         a, b = servers
         a.wait_up()
@@ -200,8 +200,8 @@ def test_a_command_goes_out_from_the_process_holding_the_console(
         (agent,) = info["agents"]
         user = agent["salesforce_user_id"]
         account_id = engine.resolve_token(agent["token"]).account_id  # type: ignore[union-attr]
-        client = ConsoleClient(emulator.url, user, a.url, agent["token"], name="scale-out")
-        clients = ConsoleClients([client]).start()
+        client = HeadlessConsole(emulator.url, user, a.url, agent["token"], name="scale-out")
+        clients = HeadlessConsoles([client]).start()
         clients.wait_ready()
         headers = {"Authorization": f"Bearer {agent['token']}"}
         api_b = httpx.Client(base_url=b.url, headers=headers, timeout=10, trust_env=False)

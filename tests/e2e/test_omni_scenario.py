@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from playwright.sync_api import Browser, Page, expect
 
-from presencesync.demo import DemoStack, console_url
+from presencesync_sandbox.demo import DemoStack, console_url
 from tests.e2e.conftest import ensure_mapping
 
 TIMEOUT_MS = 10_000

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from presencesync.service import Engine, open_engine
+from presencesync.bootstrap import open_engine
+from presencesync.service import Engine
 from presencesync.store import upgrade
 
 from .engine_kit import seed_account

@@ -15,8 +15,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette nudges towards "httpx2"
     from starlette.testclient import TestClient
 
-from presencesync.service import Engine, open_engine
-from presencesync.web.app import create_app
+from presencesync.bootstrap import build_app, open_engine
+from presencesync.service import Engine
 
 SF_USERS = ("005000000000001AAA", "005000000000002AAA", "005000000000003AAA")
 
@@ -65,8 +65,8 @@ def globex(engine: Engine) -> Account:
 @pytest.fixture
 def app_factory(engine: Engine) -> Any:
     def make(**kwargs: Any) -> Any:
-        kwargs.setdefault("start_background", False)
-        return create_app(engine, **kwargs)
+        kwargs.setdefault("background", False)
+        return build_app(engine, **kwargs)
 
     return make
 
@@ -74,7 +74,7 @@ def app_factory(engine: Engine) -> Any:
 @pytest.fixture(scope="session")
 def shared_client(engine: Engine) -> Iterator[TestClient]:
     # Building an app and running its lifespan costs ~0.3 s: share one between tests.
-    with TestClient(create_app(engine, start_background=False)) as test_client:
+    with TestClient(build_app(engine, background=False)) as test_client:
         yield test_client
 
 

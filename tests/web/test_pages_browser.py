@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import uvicorn
 
+from presencesync.bootstrap import build_app
 from presencesync.service import Engine
-from presencesync.web.app import create_app
 
 from .conftest import Account, save_statuses, seed, valid_config
 
@@ -50,7 +50,7 @@ def server(engine: Engine) -> Iterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(create_app(engine), log_level="warning"))
+    uv = uvicorn.Server(uvicorn.Config(build_app(engine), log_level="warning"))
     thread = threading.Thread(target=lambda: asyncio.run(uv.serve(sockets=[sock])), daemon=True)
     thread.start()
     while not uv.started:

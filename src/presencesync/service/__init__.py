@@ -1,8 +1,13 @@
 """The service layer: the durable engine over the store (see DESIGN.md section 4).
 
 `open_engine(url)` migrates the store and returns an `Engine`: accounts, configuration, agents,
-`submit` (the only way an agent changes), the outbox and its dispatcher, durable timers, the
-router (`engine.router`) and reconciliation.
+`submit` (the only way an agent changes), the outbox, durable timers, the router
+(`engine.router`) and reconciliation. `OutboxDispatcher` and `TimerRunner` are the asyncio loops
+that deliver the outbox and fire the timers (`presencesync.bootstrap` builds them).
+
+Imports go one way: `engine` composes `router`, `uow`, `writer`, `outbox`, `timers`,
+`transactions`; the parts depend on the unit of work and on small interfaces (`ports`), never
+on the engine (tests/test_layering.py checks it).
 """
 
 from presencesync.service.codec import InvalidEvent, event_from_json, event_to_json
@@ -19,9 +24,8 @@ from presencesync.service.model import (
     SalesforceConnection,
     SalesforceView,
 )
-from presencesync.service.outbox import OutboxDispatcher
 from presencesync.service.router import Router
-from presencesync.service.timers import TimerRunner
+from presencesync.service.runners import OutboxDispatcher, TimerRunner
 
 __all__ = [
     "Account",

@@ -9,8 +9,8 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Collection, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -53,9 +53,10 @@ from presencesync.service.model import (
 )
 from presencesync.service.notify import OutboxListener, notify_outbox
 from presencesync.service.router import Router
+from presencesync.service.transactions import Transactions
 from presencesync.service.uow import Hook, Item, Result, apply_batch
 from presencesync.service.writer import WriterPool
-from presencesync.store import WRITE, create_db_engine, is_postgres, upgrade
+from presencesync.store import create_db_engine, is_postgres, upgrade
 from presencesync.store import tables as t
 
 log = logging.getLogger(__name__)
@@ -92,17 +93,13 @@ class Engine:
         self._wakers: list[Callable[[], None]] = []
         self._lock = threading.Lock()
         self._contexts = repo.ContextCache()
-        # SQLite has one writer at a time anyway; queueing our own threads on a lock is fair
-        # and fast, where SQLite's busy handler would make them sleep and poll.
-        self._write_lock = None if self.postgres else threading.RLock()
-        # An in-memory SQLite database is one shared connection: reads take the lock too.
-        self._read_lock = self._write_lock if _in_memory(self.db) else None
+        self._tx = Transactions(self.db)
         self._listener: OutboxListener | None = None
         self._writers: WriterPool | None = None
         if group_commit:
             # SQLite has one writer anyway; PostgreSQL row locks let a few run side by side.
             self._writers = WriterPool(self._process, 2 if self.postgres else 1)
-        self.router = Router(self)
+        self.router = Router(self._tx, self._submit_hooked)
 
     def close(self) -> None:
         if self._writers is not None:
@@ -121,16 +118,12 @@ class Engine:
 
     # --- transactions ------------------------------------------------------------------------
 
-    @contextmanager
-    def _write(self) -> Iterator[Connection]:
+    def _write(self) -> AbstractContextManager[Connection]:
         """A connection for one write transaction (BEGIN IMMEDIATE on SQLite)."""
-        with self._write_lock or nullcontext(), self.db.connect() as conn:
-            yield conn.execution_options(**WRITE)
+        return self._tx.write()
 
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        with self._read_lock or nullcontext(), self.db.connect() as conn:
-            yield conn
+    def _read(self) -> AbstractContextManager[Connection]:
+        return self._tx.read()
 
     # --- accounts and tokens -----------------------------------------------------------------
 
@@ -773,10 +766,6 @@ def _is_transient(error: DBAPIError) -> bool:
     text = str(error.orig).lower()
     code = getattr(error.orig, "sqlstate", None)
     return code in ("40P01", "40001", "55P03") or "locked" in text or "busy" in text
-
-
-def _in_memory(db: sa.Engine) -> bool:
-    return db.dialect.name == "sqlite" and db.url.database in (None, "", ":memory:")
 
 
 def open_engine(database_url: str, *, group_commit: bool = True) -> Engine:

@@ -1,5 +1,6 @@
 """The outbox: Salesforce commands written with the decision that made them, delivered at least
-once by `OutboxDispatcher` (the idempotency key is the command id), retried with backoff.
+once by `runners.OutboxDispatcher` (the idempotency key is the command id), retried with backoff.
+This module is the outbox's SQL, run inside the engine's transactions.
 
 Claiming leases rows (`lease_until`) so that a crashed dispatcher's commands come back after
 the lease; on PostgreSQL `FOR UPDATE SKIP LOCKED` lets several dispatchers claim side by side.
@@ -14,12 +15,9 @@ due at once and wakes the dispatcher).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -27,11 +25,6 @@ from sqlalchemy.engine import Connection
 from presencesync.domain import AgentSnapshot
 from presencesync.service.model import OutboxCommand, as_utc, utcnow
 from presencesync.store import tables as t
-
-if TYPE_CHECKING:
-    from presencesync.service.engine import Engine
-
-log = logging.getLogger(__name__)
 
 BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 60.0
@@ -222,115 +215,3 @@ def current(conn: Connection, commands: list[OutboxCommand]) -> set[int]:
             snapshot = AgentSnapshot.from_json(row.snapshot)
             awaited.update((account_id, p.command_id) for p in snapshot.pending)
     return {c.id for c in commands if (c.account_id, c.command_id) in awaited}
-
-
-Deliver = Callable[[OutboxCommand], Awaitable[bool]]
-
-
-class OutboxDispatcher:
-    """Delivers claimed commands through `deliver` (True: handed over; False: not now).
-
-    `claimable()` (called on the dispatcher's event loop, once per round): the (account_id,
-    agent_id) pairs whose commands this dispatcher can deliver, e.g. the agents whose console
-    bridge is connected to this process; only their commands are claimed, and while there are
-    none the dispatcher sleeps until woken (`wake()`). None: every agent's commands."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        deliver: Deliver,
-        *,
-        poll_interval: float = 0.2,
-        batch_size: int = 100,
-        lease_seconds: float = 30.0,
-        claimable: Callable[[], Collection[Agent]] | None = None,
-    ) -> None:
-        self.engine = engine
-        self.deliver = deliver
-        self.poll_interval = poll_interval
-        self.batch_size = batch_size
-        self.lease_seconds = lease_seconds
-        self.claimable = claimable
-        self._idle = False  # the last round had no agent to claim for
-        self._stopping = False
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake: asyncio.Event | None = None
-        self._done: asyncio.Event | None = None
-
-    async def run(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        self._done = asyncio.Event()
-        remove = self.engine.add_waker(self.wake)
-        try:
-            while not self._stopping:
-                try:
-                    handled = await self.run_once()
-                except Exception:
-                    log.exception("outbox dispatch failed; trying again")
-                    handled = 0
-                if handled >= self.batch_size:
-                    continue  # more may be waiting
-                # No agent to claim for: nothing can become deliverable until a console
-                # connects, and connecting wakes us.
-                timeout = None if self._idle else self.poll_interval
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout)
-                self._wake.clear()
-        finally:
-            remove()
-            self._done.set()
-
-    async def run_once(self) -> int:
-        """Claim a batch, deliver it in order, record the outcomes (in bulk: one transaction
-        per batch, not per command)."""
-        engine = self.engine
-        self._idle = False
-        agents = None if self.claimable is None else set(self.claimable())
-        if agents is not None and not agents:
-            self._idle = True
-            return 0
-        commands = await asyncio.to_thread(
-            engine.claim_commands, self.batch_size, self.lease_seconds, agents=agents
-        )
-        if not commands:
-            return 0
-        live = await asyncio.to_thread(engine.current_command_ids, commands)
-        stale = [c.id for c in commands if c.id not in live]
-        done: list[int] = []
-        held_up: set[tuple[str, str]] = set()  # agents whose earlier command was not delivered
-        try:
-            for command in commands:
-                if self._stopping:
-                    break  # the lease runs out and the command is claimed again
-                if command.id not in live:
-                    continue
-                agent = (command.account_id, command.agent_id)
-                if agent in held_up:
-                    ok, error = False, "an earlier command of this agent was not delivered"
-                else:
-                    try:
-                        ok = await self.deliver(command)
-                        error = "not delivered"
-                    except Exception as exc:  # the transport's failure is the command's retry
-                        ok, error = False, f"{type(exc).__name__}: {exc}"
-                if ok:
-                    done.append(command.id)
-                else:
-                    held_up.add(agent)
-                    await asyncio.to_thread(engine.retry_command, command.id, error)
-        finally:
-            await asyncio.to_thread(engine.finish_commands, done, stale)
-        return len(commands)
-
-    def wake(self) -> None:
-        """Thread-safe: new commands were committed, look now."""
-        loop, event = self._loop, self._wake
-        if loop is not None and event is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(event.set)
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self.wake()
-        if self._done is not None:
-            await self._done.wait()

@@ -18,7 +18,7 @@ free for any other call at once, and for this one again as soon as anything else
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -39,11 +39,10 @@ from presencesync.domain import (
 from presencesync.service import repository as repo
 from presencesync.service.errors import NotFound
 from presencesync.service.model import Interaction, as_utc, utcnow
+from presencesync.service.ports import SubmitHooked
+from presencesync.service.transactions import Transactions
 from presencesync.service.uow import Hook
 from presencesync.store import tables as t
-
-if TYPE_CHECKING:
-    from presencesync.service.engine import Engine
 
 CANDIDATES = 20  # routable agents looked at per attempt, longest idle first
 MAX_ATTEMPTS = 50
@@ -81,14 +80,19 @@ def _move(
 
 
 class Router:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    """Works in the engine's transactions and applies agents' events through the engine's
+    submission path (`submit`: ordered per agent, group-committed, followed up), without
+    knowing the engine."""
+
+    def __init__(self, transactions: Transactions, submit: SubmitHooked) -> None:
+        self._tx = transactions
+        self._submit = submit
 
     def offer(self, account_id: str, queue: str) -> Interaction:
         if not isinstance(queue, str) or not queue.strip() or len(queue) > 200:
             raise DomainError("INVALID_QUEUE", "queue must be a non-empty string (<= 200 chars)")
         interaction_id = str(uuid.uuid4())
-        with self.engine._write() as conn, conn.begin():
+        with self._tx.write() as conn, conn.begin():
             repo.require_account(conn, account_id)
             conn.execute(
                 sa.insert(t.interactions).values(
@@ -104,7 +108,7 @@ class Router:
         return placed
 
     def get(self, account_id: str, interaction_id: str) -> Interaction:
-        with self.engine._read() as conn:
+        with self._tx.read() as conn:
             row = conn.execute(
                 sa.select(t.interactions).where(
                     t.interactions.c.id == interaction_id,
@@ -124,7 +128,7 @@ class Router:
     def rang_out(self, account_id: str, agent_id: str, interaction_id: str) -> bool:
         """Is the agent's last event its ring timer taking this call back (no answer)?"""
         e = t.event_log
-        with self.engine._read() as conn:
+        with self._tx.read() as conn:
             row = conn.execute(
                 sa.select(e.c.source, e.c.event_type, e.c.event, e.c.outcome)
                 .where(e.c.account_id == account_id, e.c.agent_id == agent_id)
@@ -160,7 +164,7 @@ class Router:
         offered: list[Interaction] = []
         skip = skip or set()
         while True:
-            with self.engine._read() as conn:
+            with self._tx.read() as conn:
                 queued = conn.execute(
                     sa.select(t.interactions.c.id)
                     .where(
@@ -198,7 +202,7 @@ class Router:
         self._expect(account_id, interaction_id, agent_id, expect)
         code = f"INTERACTION_NOT_{expect.upper()}"
         hook = _move(interaction_id, expect, agent_id, code, values)
-        self.engine._submit_hooked(account_id, agent_id, event, hook)
+        self._submit(account_id, agent_id, event, hook)
 
     def _expect(self, account_id: str, interaction_id: str, agent_id: str, status: str) -> None:
         current = self.get(account_id, interaction_id)
@@ -233,7 +237,7 @@ class Router:
             hook = _move(interaction_id, "queued", None, "INTERACTION_TAKEN", offered)
             event = InteractionOffered(at=utcnow(), interaction_id=interaction_id)
             try:
-                self.engine._submit_hooked(account_id, candidate, event, hook)
+                self._submit(account_id, candidate, event, hook)
             except Rejected as refusal:
                 if refusal.code == "INTERACTION_TAKEN":
                     break  # another router got there first
@@ -249,7 +253,7 @@ class Router:
             .order_by(t.agents.c.state_since, t.agents.c.agent_id)
             .limit(CANDIDATES + len(refused))
         )
-        with self.engine._read() as conn:
+        with self._tx.read() as conn:
             rows = conn.execute(query).all()
         snapshots = [
             AgentSnapshot.from_json(row.snapshot) for row in rows if row.agent_id not in refused

@@ -1,8 +1,8 @@
 """Durable timers: the wrap timer (CallEnded -> WrapEnded), the console grace timer
 (ConsoleDisconnected -> SessionGraceExpired) and the ring timer (InteractionOffered ->
 InteractionOfferWithdrawn after the account's `offer_timeout_seconds`: redirect on no answer),
-planned from a decision and written in the same transaction as the event that caused them;
-`TimerRunner` fires them when due.
+planned from a decision as `TimerOp`s (pure: no I/O here) that the unit of work writes in the
+same transaction as the event that caused them; `runners.TimerRunner` fires them when due.
 
 The ring timer is cancelled by whatever ends the offer first (answer, decline, logout, the
 engine's withdrawal when the agent got busy); fired late anyway, its withdrawal names the call it
@@ -12,12 +12,9 @@ offer it straight back to the agent who let it ring out (see `router.rang_out`).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from presencesync.domain import (
     AgentSnapshot,
@@ -32,11 +29,6 @@ from presencesync.domain import (
     WrapEnded,
 )
 from presencesync.service.codec import event_to_json
-
-if TYPE_CHECKING:
-    from presencesync.service.engine import Engine
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,34 +84,3 @@ def plan_timers(
     elif before.offered_interaction_id is not None and offered != before.offered_interaction_id:
         ops.append(TimerOp(ring, None))  # answered, declined, withdrawn, logged out
     return ops
-
-
-class TimerRunner:
-    """asyncio loop firing due timers; `run()` until `stop()`."""
-
-    def __init__(self, engine: Engine, *, poll_interval: float = 0.25) -> None:
-        self.engine = engine
-        self.poll_interval = poll_interval
-        self._stopping = False
-        self._wake: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    async def run(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        while not self._stopping:
-            try:
-                await asyncio.to_thread(self.engine.run_due_timers)
-            except Exception:
-                log.exception("timer run failed; trying again")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
-            self._wake.clear()
-
-    def wake(self) -> None:
-        if self._loop is not None and self._wake is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
-
-    async def stop(self) -> None:
-        self._stopping = True
-        self.wake()

@@ -1,18 +1,19 @@
 """The ASGI app: REST API under /api/v1, the pages, the WebSockets, health and metrics.
 
-`create_app(engine)` wires everything to one engine. Its lifespan starts the outbox dispatcher
-(commands to the consoles connected to this process, through the bridge hub) and the timer
-runner (wrap time, session grace), and subscribes to the engine's commits: each commit wakes
-the dispatcher, feeds the metrics and pushes the agent to the ContactPads watching it.
+`create_app(engine, background=...)` wires everything to one engine. Its lifespan runs the
+background runners it is given (the composition root, `presencesync.bootstrap`, passes the
+outbox dispatcher, delivering through this app's bridge hub, and the timer runner) and
+subscribes to the engine's commits: each commit feeds the metrics and pushes the agent to the
+ContactPads watching it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -36,6 +37,18 @@ log = structlog.get_logger("presencesync.web")
 
 STATIC_DIR = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
+
+
+class BackgroundRunner(Protocol):
+    """A loop the app runs while it serves (`run()` until `stop()`)."""
+
+    async def run(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+# Given the app's bridge hub and metrics, the runners to run in its lifespan.
+Background = Callable[[BridgeHub, Metrics], Sequence[BackgroundRunner]]
 
 
 def _health_router() -> APIRouter:
@@ -66,8 +79,8 @@ def _health_router() -> APIRouter:
 def create_app(
     engine: Any,
     *,
+    background: Background | None = None,
     salesforce_client_factory: Callable[[Any], Any] | None = None,
-    start_background: bool = True,
     session_secret: str | bytes | None = None,
     secure_cookies: bool | None = None,
     stream_poll_seconds: float = 5.0,
@@ -75,8 +88,10 @@ def create_app(
     """The presencesync web app on top of `engine` (a `presencesync.service.Engine`).
 
     `salesforce_client_factory(connection)` returns the client `POST /omni/fetch` reads the
-    org with (default: an AsyncSalesforceClient). `start_background=False` leaves out the
-    outbox dispatcher and the timer runner (tests that drive the engine themselves).
+    org with (default: an AsyncSalesforceClient). `background(hub, metrics)` makes the runners
+    the lifespan runs (`presencesync.bootstrap.build_app` passes the outbox dispatcher and the
+    timer runner); None runs nothing in the background, not even the first count of agents by
+    state (tests that drive the engine themselves).
     `secure_cookies=None` marks the session cookie Secure when the request came over HTTPS.
     `stream_poll_seconds`: how often a ContactPad feed re-reads its agent, for changes
     committed by other processes sharing the store.
@@ -90,39 +105,28 @@ def create_app(
         loop = asyncio.get_running_loop()
         feed.bind(loop)
         tasks: list[asyncio.Task[None]] = []
-        dispatcher = timers = None
-        if start_background:
-            from presencesync.service import OutboxDispatcher, TimerRunner
-
-            # Only the commands of agents whose console is connected here: with several
-            # processes on one store, each claims what it can deliver.
-            dispatcher = OutboxDispatcher(
-                engine, _counting_deliver(hub, metrics), claimable=hub.connected_agents
-            )
-            timers = TimerRunner(engine)
-            tasks = [
-                asyncio.create_task(dispatcher.run(), name="outbox-dispatcher"),
-                asyncio.create_task(timers.run(), name="timer-runner"),
-            ]
+        runners = list(background(hub, metrics)) if background is not None else []
+        for runner in runners:
+            name = type(runner).__name__
+            tasks.append(asyncio.create_task(runner.run(), name=name))
 
         def on_commit(account_id: str, agent_id: str, applied: Any) -> None:
             # Any thread: keep this quick and thread-safe.
             metrics.observe_applied(account_id, agent_id, applied)
             feed.notify(account_id, agent_id)
-            # (the dispatcher registers its own waker with the engine)
+            # (an outbox dispatcher registers its own waker with the engine)
 
         unsubscribe = engine.subscribe(on_commit)
-        if start_background:
+        if background is not None:
             tasks.append(asyncio.create_task(_seed_gauge(engine, metrics), name="agents-gauge"))
-        log.info("started", background=start_background)
+        log.info("started", background=[type(r).__name__ for r in runners])
         try:
             yield
         finally:
             unsubscribe()
-            for runner in (dispatcher, timers):
-                if runner is not None:
-                    with contextlib.suppress(Exception):
-                        await runner.stop()
+            for runner in runners:
+                with contextlib.suppress(Exception):
+                    await runner.stop()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -171,14 +175,3 @@ async def _seed_gauge(engine: Any, metrics: Metrics) -> None:
         log.exception("counting agents by state failed")
     else:
         log.info("agents_counted", agents=count)
-
-
-def _counting_deliver(hub: BridgeHub, metrics: Metrics) -> Callable[[Any], Any]:
-    """The dispatcher's deliver: through the bridge hub, counting what was handed over."""
-
-    async def deliver(command: Any) -> bool:
-        delivered = bool(await hub.deliver(command))
-        metrics.command_delivered(command.payload, delivered)
-        return delivered
-
-    return deliver

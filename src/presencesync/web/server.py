@@ -1,22 +1,12 @@
-"""`presencesync serve`: open the store (migrating it), build the app, run uvicorn."""
+"""Run a web app under uvicorn (`presencesync serve`: `presencesync.bootstrap.serve` builds the
+engine and the app, then calls `run`)."""
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 import uvicorn
 
-from presencesync.web.logging import configure_logging
 
-
-def serve(host: str, port: int, database_url: str) -> None:
-    from presencesync.service import open_engine
-    from presencesync.web.app import create_app
-
-    configure_logging(os.environ.get("PRESENCESYNC_LOG_LEVEL", "INFO"))
-    engine = open_engine(database_url)
-    try:
-        app = create_app(engine)
-        uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True)
-    finally:
-        engine.close()
+def run(app: Any, host: str, port: int) -> None:
+    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True)

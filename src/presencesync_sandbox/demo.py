@@ -1,5 +1,8 @@
 """`presencesync demo`: the server and the Salesforce org emulator in one process, ready to play.
 
+The demo glues the product (built through `presencesync.bootstrap`, like `serve`), the emulator
+and the headless consoles together; it lives outside both so that neither imports the other.
+
 What it sets up (DESIGN.md 5c):
 - the emulator (seed data) on --emulator-port, its SQLite file next to the server's database
   (`presencesync-demo.db` -> `presencesync-demo-emulator.db`; in memory when the server's store
@@ -9,8 +12,9 @@ What it sets up (DESIGN.md 5c):
   connected app, an admin, a supervisor and N agents linked to emulator users;
 - the org's presence statuses fetched (through the API, as the admin page does) and a default
   mapping saved and enabled, so that both directions work at once;
-- with `--consoles headless`, one Python console client per agent standing in for the agent's
-  open Salesforce console tab (a browser console opened later takes over from it).
+- with `--consoles headless`, one headless console per agent (`headless_console.py`) standing
+  in for the agent's open Salesforce console tab (a browser console opened later takes over
+  from it).
 
 Re-running on an existing database reuses the account when the info file's tokens still resolve
 in it (same tokens, same agents; the saved mapping is kept); otherwise it creates a new account.
@@ -33,7 +37,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import uvicorn
 
-from presencesync.salesforce.console_client import ConsoleClient, ConsoleClients
+from presencesync_sandbox.headless_console import HeadlessConsole, HeadlessConsoles
 
 ACCOUNT_NAME = "Demo contact center"
 
@@ -154,7 +158,7 @@ class DemoStack:
     emulator: ServerThread
     emulator_app: Any
     info: dict[str, Any]
-    consoles: ConsoleClients | None = None
+    consoles: HeadlessConsoles | None = None
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -194,8 +198,7 @@ def start_stack(
 
     `configure=False` leaves the Omni-Channel configuration to do (nothing fetched, no mapping):
     what an admin finds on a new account (the browser tests start there)."""
-    from presencesync.service import open_engine
-    from presencesync.web.app import create_app
+    from presencesync.bootstrap import build_app, open_engine
     from presencesync_emulator.app import create_app as create_emulator_app
 
     if agents < 1:
@@ -208,7 +211,7 @@ def start_stack(
     emulator.start(emulator_app, lifespan="off")
     engine = open_engine(database_url)
     try:
-        server.start(create_app(engine))
+        server.start(build_app(engine))
         previous = _load_info(info_file)
         info = provision(engine, server.url, emulator.url, agents, previous, configure=configure)
     except BaseException:
@@ -223,8 +226,8 @@ def start_stack(
         with contextlib.suppress(OSError):
             os.chmod(path, 0o600)  # it holds tokens
     if consoles == "headless":
-        stack.consoles = ConsoleClients(
-            ConsoleClient(
+        stack.consoles = HeadlessConsoles(
+            HeadlessConsole(
                 emulator.url,
                 agent["salesforce_user_id"],
                 server.url,

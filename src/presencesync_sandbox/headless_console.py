@@ -1,19 +1,22 @@
-"""A headless Salesforce console with our bridge in it, in Python.
+"""A headless Salesforce console with our bridge in it, in Python: the agent's open console tab,
+without a browser.
 
-It does what `web/static/bridge.js` does in an agent's browser, without the browser: it speaks
-the emulator's console WebSocket (`/emulator/v1/users/{user_id}/console`: the Omni-Channel
-toolkit's calls and events) on one side and our bridge WebSocket (`/api/v1/bridge`,
-docs/bridge-protocol.md) on the other. The demo runs one per agent (`--consoles headless`); tests
-and benchmarks use it to stand in for the agent's open console tab.
+It does what `presencesync/web/static/bridge.js` does in an agent's browser: it speaks the
+emulator's console WebSocket (`/emulator/v1/users/{user_id}/console`: the Omni-Channel toolkit's
+calls and events), through the emulator's own client of it
+(`presencesync_emulator.console_client.ConsoleClient`), on one side, and our bridge WebSocket
+(`/api/v1/bridge`, docs/bridge-protocol.md) on the other, reconnecting both with backoff. The
+demo runs one per agent (`--consoles headless`); tests and benchmarks use it to stand in for the
+agent's open console tab.
 
-    client = ConsoleClient(emulator_url, "005...", server_url, agent_token)
-    task = asyncio.create_task(client.run())
-    await client.wait_ready()
+    console = HeadlessConsole(emulator_url, "005...", server_url, agent_token)
+    task = asyncio.create_task(console.run())
+    await console.wait_ready()
     ...
-    await client.stop()
+    await console.stop()
 
-`start_console_clients()` runs several on a background thread (for synchronous tests and the
-demo).
+`HeadlessConsoles` (or `start_headless_consoles()`) runs several on a background thread (for
+synchronous tests and the demo).
 """
 
 from __future__ import annotations
@@ -34,7 +37,10 @@ from urllib.parse import urlsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-log = logging.getLogger("presencesync.console_client")
+from presencesync_emulator.console_client import ConsoleClient as ConsoleSocket
+from presencesync_emulator.console_client import ToolkitCallError
+
+log = logging.getLogger("presencesync_sandbox.headless_console")
 
 EVENT_PREFIX = "lightning:omniChannel"
 # The toolkit events the bridge forwards (WorkloadChanged and the like are of no use to the core).
@@ -57,15 +63,6 @@ MAX_UNACKED = 1000
 MAX_REMEMBERED_COMMANDS = 256
 
 _NETWORK_ERRORS = (OSError, ConnectionClosed, InvalidHandshake, InvalidURI, TimeoutError, EOFError)
-
-
-class ToolkitError(Exception):
-    """A toolkit call was rejected (the promise's rejection in the browser)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 class BridgeRefused(Exception):
@@ -136,7 +133,7 @@ def parse_agent_works(result: Any) -> list[dict[str, Any]]:
     return items
 
 
-class ConsoleClient:
+class HeadlessConsole:
     def __init__(
         self,
         emulator_url: str,
@@ -150,10 +147,8 @@ class ConsoleClient:
         backoff_max: float = 2.0,
         name: str | None = None,
     ) -> None:
+        self.emulator_url = emulator_url
         self.salesforce_user_id = salesforce_user_id
-        self.console_url = (
-            f"{_ws_base(emulator_url)}/emulator/v1/users/{salesforce_user_id}/console"
-        )
         self.bridge_url = f"{_ws_base(server_url)}/api/v1/bridge"
         self.token = token
         self.session = session or uuid.uuid4().hex
@@ -176,10 +171,8 @@ class ConsoleClient:
         self._status_names: dict[str, str] = {}  # id[:15] -> developer name
         self._online = False
 
-        self._console: ClientConnection | None = None
+        self._console: ConsoleSocket | None = None
         self._bridge: ClientConnection | None = None
-        self._calls: dict[str, asyncio.Future[Any]] = {}
-        self._next_call = 0
         self._console_ready = asyncio.Event()
         self._ready = asyncio.Event()
         self._bridge_allowed = asyncio.Event()
@@ -216,13 +209,18 @@ class ConsoleClient:
         backoff = self.backoff_initial
         try:
             while not self._stopping:
+                console = ConsoleSocket(
+                    self.emulator_url,
+                    self.salesforce_user_id,
+                    ssl_context=self.ssl_context,
+                    queue_events=False,  # handled as they come; a demo console runs for days
+                )
+                console.on("*", self._on_event_message)
                 try:
-                    async with connect(
-                        self.console_url, ssl=self._ssl(self.console_url), proxy=None
-                    ) as console:
-                        backoff = self.backoff_initial
-                        await self._console_session(console)
-                except _NETWORK_ERRORS as exc:
+                    hello = await console.connect()
+                    backoff = self.backoff_initial
+                    await self._console_session(console, hello)
+                except (*_NETWORK_ERRORS, ToolkitCallError) as exc:
                     log.debug("console %s: %s", self.name, exc)
                 except BridgeRefused as exc:
                     self.refused = exc
@@ -232,7 +230,9 @@ class ConsoleClient:
                     self._console = None
                     self._console_ready.clear()
                     self._ready.clear()
-                    self._fail_calls(ToolkitError("DISCONNECTED", "console connection lost"))
+                    # Ends the socket's reader, which fails the calls still waiting.
+                    with contextlib.suppress(Exception):
+                        await console.close()
                 if self._stopping:
                     break
                 await asyncio.sleep(backoff)
@@ -252,31 +252,21 @@ class ConsoleClient:
                     await ws.close()
 
     async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
-        """Call one toolkit method (what the widget, or the bridge, does in the browser)."""
+        """Call one toolkit method (what the widget, or the bridge, does in the browser);
+        raises ToolkitCallError (`DISCONNECTED` when the console socket is not there)."""
         console = self._console
         if console is None:
-            raise ToolkitError("DISCONNECTED", "console is not connected")
-        self._next_call += 1
-        call_id = f"py{self._next_call}"
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._calls[call_id] = future
+            raise ToolkitCallError("DISCONNECTED", "console is not connected")
         try:
-            await console.send(
-                json.dumps(
-                    {"type": "call", "id": call_id, "method": method, "params": params or {}}
-                )
-            )
-            return await asyncio.wait_for(future, 10.0)
+            return await console.call(method, timeout=10.0, **(params or {}))
         except _NETWORK_ERRORS as exc:
-            raise ToolkitError("DISCONNECTED", str(exc)) from exc
-        finally:
-            self._calls.pop(call_id, None)
+            raise ToolkitCallError("DISCONNECTED", str(exc)) from exc
 
     # Test hooks: what a flaky network does to a console. Safe to call from any thread.
 
     def kill_sockets(self) -> None:
         """Drop both connections abruptly (no close handshake); the client reconnects."""
-        self._in_loop(self._abort, self._bridge, self._console)
+        self._in_loop(self._abort_both)
 
     def pause_bridge(self) -> None:
         """Drop the bridge connection and keep it down (the console stays up) until
@@ -301,6 +291,11 @@ class ConsoleClient:
         else:
             loop.call_soon_threadsafe(func, *args)
 
+    def _abort_both(self) -> None:
+        self._abort(self._bridge)
+        if self._console is not None:
+            self._console.abort()
+
     @staticmethod
     def _abort(*connections: ClientConnection | None) -> None:
         for ws in connections:
@@ -313,50 +308,27 @@ class ConsoleClient:
     def _ssl(self, url: str) -> ssl.SSLContext | None:
         return self.ssl_context if url.startswith("wss:") else None
 
-    async def _console_session(self, console: ClientConnection) -> None:
+    async def _console_session(self, console: ConsoleSocket, hello: dict[str, Any]) -> None:
         self._console = console
         self.stats.console_connects += 1
-        reader = asyncio.create_task(self._console_reader(console))
+        self._online = bool(hello.get("online"))
+        self._learn_status(hello.get("status"))
+        self._console_ready.set()
+        assert console.closed is not None  # set by connect()
         bridge = asyncio.create_task(self._bridge_loop())
         try:
-            done, _ = await asyncio.wait({reader, bridge}, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()  # re-raise BridgeRefused / network errors
+            done, _ = await asyncio.wait(
+                {console.closed, bridge}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if bridge in done:
+                bridge.result()  # re-raise BridgeRefused / network errors
         finally:
-            for task in (reader, bridge):
-                task.cancel()
-            for task in (reader, bridge):
-                with contextlib.suppress(asyncio.CancelledError, *_NETWORK_ERRORS):
-                    await task
+            bridge.cancel()
+            with contextlib.suppress(asyncio.CancelledError, *_NETWORK_ERRORS):
+                await bridge
 
-    async def _console_reader(self, console: ClientConnection) -> None:
-        async for raw in console:
-            message = json.loads(raw)
-            kind = message.get("type")
-            if kind == "hello":
-                self._online = bool(message.get("online"))
-                self._learn_status(message.get("status"))
-                self._console_ready.set()
-            elif kind == "event":
-                self._on_toolkit_event(str(message.get("name")), message.get("params") or {})
-            elif kind in ("result", "error"):
-                future = self._calls.get(str(message.get("id")))
-                if future is None or future.done():
-                    continue
-                if kind == "result":
-                    future.set_result(message.get("result"))
-                else:
-                    error = message.get("error") or {}
-                    future.set_exception(
-                        ToolkitError(
-                            str(error.get("errorCode", "UNKNOWN")), str(error.get("message"))
-                        )
-                    )
-
-    def _fail_calls(self, error: ToolkitError) -> None:
-        for future in self._calls.values():
-            if not future.done():
-                future.set_exception(error)
+    def _on_event_message(self, message: dict[str, Any]) -> None:
+        self._on_toolkit_event(str(message.get("name")), message.get("params") or {})
 
     def _learn_status(self, info: Any) -> None:
         if isinstance(info, dict):
@@ -452,14 +424,14 @@ class ConsoleClient:
     async def _read_toolkit(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         try:
             status = await self.call("getServicePresenceStatusId")
-        except ToolkitError as exc:
-            if exc.code == "DISCONNECTED":
+        except ToolkitCallError as exc:
+            if exc.error_code == "DISCONNECTED":
                 raise ConnectionResetError("console gone") from exc
             status = None  # the promise rejects when the agent is offline
         self._learn_status(status)
         try:
             works = parse_agent_works(await self.call("getAgentWorks"))
-        except ToolkitError as exc:  # no truthful hello without the toolkit
+        except ToolkitCallError as exc:  # no truthful hello without the toolkit
             raise ConnectionResetError(f"cannot read the toolkit: {exc}") from exc
         return (status if isinstance(status, dict) else None), works
 
@@ -586,15 +558,15 @@ class ConsoleClient:
             method = "setServicePresenceStatus" if kind == "set_presence" else "login"
             await self.call(method, {"statusId": status_id})
             return True, None
-        except ToolkitError as exc:
+        except ToolkitCallError as exc:
             self._expect = None
-            return False, f"{exc.code}: {exc.message}"
+            return False, f"{exc.error_code}: {exc.message}"
 
 
-class ConsoleClients:
-    """Several console clients on one background thread's event loop (demo, sync tests)."""
+class HeadlessConsoles:
+    """Several headless consoles on one background thread's event loop (demo, sync tests)."""
 
-    def __init__(self, clients: Iterable[ConsoleClient]) -> None:
+    def __init__(self, clients: Iterable[HeadlessConsole]) -> None:
         self.clients = list(clients)
         self.loop = asyncio.new_event_loop()
         self._tasks: list[asyncio.Task[None]] = []
@@ -612,7 +584,7 @@ class ConsoleClients:
 
         self.loop.run_until_complete(main())
 
-    def start(self) -> ConsoleClients:
+    def start(self) -> HeadlessConsoles:
         self._thread.start()
         self._started.wait(10)
         return self
@@ -641,16 +613,16 @@ class ConsoleClients:
         self._thread.join(timeout)
 
 
-def start_console_clients(clients: Iterable[ConsoleClient]) -> ConsoleClients:
-    return ConsoleClients(clients).start()
+def start_headless_consoles(clients: Iterable[HeadlessConsole]) -> HeadlessConsoles:
+    return HeadlessConsoles(clients).start()
 
 
 __all__ = [
     "BridgeRefused",
-    "ConsoleClient",
-    "ConsoleClients",
     "ConsoleStats",
-    "ToolkitError",
+    "HeadlessConsole",
+    "HeadlessConsoles",
+    "ToolkitCallError",
     "parse_agent_works",
-    "start_console_clients",
+    "start_headless_consoles",
 ]

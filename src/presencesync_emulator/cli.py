@@ -1,0 +1,66 @@
+"""`presencesync-emulator` (and `presencesync emulator`, the same command contributed to the
+product's command line through the `presencesync.commands` entry point): serve one emulated
+Salesforce org.
+
+Every option has a PRESENCESYNC_EMULATOR_* environment variable (the flag wins). The server's
+modules are imported in `run`, so that `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+HELP = "run the Salesforce org emulator"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"PRESENCESYNC_EMULATOR_{name}", default)
+
+
+def _env_flag(name: str) -> bool:
+    return _env(name, "").lower() in {"1", "true", "yes", "on"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=_env("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(_env("PORT", "8001")))
+    parser.add_argument(
+        "--db",
+        default=_env("DB", "./presencesync-emulator.db"),
+        help="SQLite file of the emulated org, or :memory:",
+    )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        default=_env_flag("TLS"),
+        help="serve HTTPS with a self-signed certificate",
+    )
+    parser.add_argument(
+        "--tls-dir",
+        default=_env("TLS_DIR", "./.presencesync-tls/"),
+        help="where cert.pem and key.pem are kept (created unless they exist)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from presencesync_emulator.server import serve
+
+    serve(host=args.host, port=args.port, db=args.db, tls=args.tls, tls_dir=args.tls_dir)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="presencesync-emulator",
+        description="A Salesforce org emulator: OAuth, REST and SOQL, Omni-Channel, a console "
+        "page with the Omni-Channel toolkit, and a control API.",
+    )
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
