@@ -1,6 +1,6 @@
 """Server side of the console bridge: the WebSocket `/api/v1/bridge` (docs/bridge-protocol.md).
 
-The bridge (static/bridge.js in the agent's Salesforce console, or the Python console client)
+The bridge (static/bridge.js in the agent's Salesforce console, or the sandbox's headless console)
 forwards Omni-Channel toolkit events here and runs our commands through the toolkit. One
 connection carries one agent, authenticated by the agent's API token. Per connection:
 
