@@ -80,9 +80,9 @@ def test_package_boundaries(importer: str, forbidden: str) -> None:
     assert not offending, f"{importer} must not import {forbidden}:\n{_show(offending)}"
 
 
-def test_the_product_layers_point_down() -> None:
+def _against_the_layers(graph: Graph) -> list[Edge]:
     offending: list[Edge] = []
-    for edge in GRAPH.edges_between(PRODUCT, PRODUCT):
+    for edge in graph.edges_between(PRODUCT, PRODUCT):
         source, target = _package_of(edge.source), _package_of(edge.target)
         if source is None:
             continue  # the top-level modules may import any layer
@@ -90,7 +90,26 @@ def test_the_product_layers_point_down() -> None:
             offending.append(edge)  # a layer importing bootstrap, cli, ... (or the package)
         elif source != target and _layer_of(target) >= _layer_of(source):
             offending.append(edge)
+    return offending
+
+
+def test_the_product_layers_point_down() -> None:
+    offending = _against_the_layers(GRAPH)
     assert not offending, f"imports against the layer order {LAYERS}:\n{_show(offending)}"
+
+
+def test_the_layer_check_catches_upward_and_sideways_imports() -> None:
+    wrong = [
+        Edge("presencesync.domain.decide", "presencesync.service.model", "typing", 1),
+        Edge("presencesync.store.db", "presencesync.salesforce.client", "lazy", 1),
+        Edge("presencesync.web.app", "presencesync.bootstrap", "top", 1),
+    ]
+    right = [
+        Edge("presencesync.web.metrics", "presencesync.store.tables", "lazy", 1),
+        Edge("presencesync.bootstrap", "presencesync.web.app", "top", 1),
+    ]
+    graph = Graph(dict(GRAPH.modules), [*wrong, *right])
+    assert _against_the_layers(graph) == wrong
 
 
 def test_the_checks_catch_a_cycle_through_a_type_checking_import(tmp_path: Path) -> None:
