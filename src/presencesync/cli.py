@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("EMULATOR_TLS_DIR", "./.presencesync-tls/"),
         help="where cert.pem and key.pem are kept (created unless they exist)",
     )
+    emulator.add_argument(
+        "--pubsub-port",
+        default=_env("EMULATOR_PUBSUB_PORT", "8002"),
+        help="port of the Pub/Sub API (gRPC; TLS with --tls); 0 = any free port, 'off' = none",
+    )
 
     migrate = sub.add_parser("migrate", help="upgrade the store's schema to the newest version")
     migrate.add_argument("--database-url", default=_env("DATABASE_URL", DEFAULT_DATABASE_URL))
@@ -89,8 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "emulator":
         from presencesync_emulator.server import serve as serve_emulator
 
+        pubsub_port = None if args.pubsub_port.lower() in ("off", "none", "") else args.pubsub_port
         serve_emulator(
-            host=args.host, port=args.port, db=args.db, tls=args.tls, tls_dir=args.tls_dir
+            host=args.host,
+            port=args.port,
+            db=args.db,
+            tls=args.tls,
+            tls_dir=args.tls_dir,
+            pubsub_port=None if pubsub_port is None else int(pubsub_port),
         )
     elif args.command == "migrate":
         from presencesync.store.migrations import upgrade
