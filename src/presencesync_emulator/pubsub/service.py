@@ -195,7 +195,9 @@ class PubSubService(pb_grpc.PubSubServicer):
                 "A replay ID is required with the CUSTOM replay preset.",
             )
         position = decode_replay(first.replay_id)
-        if position is None or position > self.bus.tip() or position < self.bus.purged_through():
+        # An id whose event retention already purged cannot be located any more (Salesforce:
+        # "an old Replay ID outside the 72-hour retention period"), nor can one never issued.
+        if position is None or not self.bus.purged_through() < position <= self.bus.tip():
             raise PubSubError(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 REPLAY_CORRUPTED,
