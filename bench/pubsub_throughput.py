@@ -219,7 +219,10 @@ def main() -> None:
     db = os.path.join(tmp, "emulator.db")
     started = time.perf_counter()
     _backlog(db, args.events)
-    print(f"backlog: {args.events} change events written in {time.perf_counter() - started:.1f} s")
+    print(
+        f"backlog: {args.events} change events written in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
     port, grpc_port = _free_port(), _free_port()
     emulator = subprocess.Popen(
         [
@@ -239,6 +242,7 @@ def main() -> None:
         cwd=ROOT,
     )
     url, target = f"http://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}"
+    children: list[subprocess.Popen[str]] = []
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -252,10 +256,15 @@ def main() -> None:
             time.sleep(0.1)
         backlog = httpx.get(url + "/emulator/v1/pubsub").json()["topics"][TOPIC]
 
-        print(f"\nthroughput: {backlog} events from EARLIEST, one subscriber process at a time")
+        print(
+            f"\nthroughput: {backlog} events from EARLIEST, one subscriber process at a time",
+            flush=True,
+        )
         rates = {}
         for role in ("raw", "decoded", "raw", "decoded"):  # interleaved: fairer on a busy box
-            received = _result(_spawn(role, url, target, "EARLIEST", backlog))
+            child = _spawn(role, url, target, "EARLIEST", backlog)
+            children.append(child)
+            received = _result(child)
             assert len(received) == backlog and len({p for p, _ in received}) == backlog
             rates.setdefault(role, []).append(_rate(received))
         raw, decoded = max(rates["raw"]), max(rates["decoded"])
@@ -269,8 +278,11 @@ def main() -> None:
         subscribers = {
             role: _spawn(role, url, target, "LATEST", expected) for role in ("raw", "decoded")
         }
+        children.extend(subscribers.values())
         time.sleep(0.5)  # both streams open at the tip before the first change
-        users = [u["id"] for u in httpx.get(url + "/emulator/v1/users").json()[1:]]
+        agents = httpx.get(url + "/emulator/v1/users").json()[1:]
+        users = [u["id"] for u in agents]
+        current = {u["id"]: u["presence_status"] for u in agents}  # every change a real one
         base = int(httpx.get(url + "/emulator/v1/pubsub").json()["latest_replay_id"], 16)
         call_started: list[float] = []
         with httpx.Client(base_url=url) as http:
@@ -278,9 +290,12 @@ def main() -> None:
             for i in range(changes):
                 time.sleep(max(0.0, begin + i / args.rate - time.perf_counter()))
                 user = users[i % len(users)]
-                status = "Available" if (i // len(users)) % 2 else "Busy"
+                current[user] = "Available" if current[user] == "Busy" else "Busy"
                 call_started.append(time.time())
-                http.put(f"/emulator/v1/users/{user}/omni/status", json={"presence_status": status})
+                http.put(
+                    f"/emulator/v1/users/{user}/omni/status",
+                    json={"presence_status": current[user]},
+                ).raise_for_status()
         latencies = {}
         for role, process in subscribers.items():
             received = _result(process)
@@ -299,6 +314,9 @@ def main() -> None:
             f"p95 {dec_q['p95'] / raw_q['p95']:.2f}  p99 {dec_q['p99'] / raw_q['p99']:.2f}"
         )
     finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
         emulator.terminate()
         emulator.wait(timeout=10)
 

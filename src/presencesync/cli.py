@@ -22,6 +22,19 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(f"PRESENCESYNC_{name}", "").lower() in {"1", "true", "yes", "on"}
 
 
+def _port_or_off(text: str) -> int | None:
+    """A TCP port (0 = any free one), or "off" for none."""
+    if text.strip().lower() in ("off", "none"):
+        return None
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number or 'off'") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range 0-65535")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="presencesync",
@@ -61,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.add_argument(
         "--pubsub-port",
+        type=_port_or_off,
         default=_env("EMULATOR_PUBSUB_PORT", "8002"),
         help="port of the Pub/Sub API (gRPC; TLS with --tls); 0 = any free port, 'off' = none",
     )
@@ -94,14 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "emulator":
         from presencesync_emulator.server import serve as serve_emulator
 
-        pubsub_port = None if args.pubsub_port.lower() in ("off", "none", "") else args.pubsub_port
         serve_emulator(
             host=args.host,
             port=args.port,
             db=args.db,
             tls=args.tls,
             tls_dir=args.tls_dir,
-            pubsub_port=None if pubsub_port is None else int(pubsub_port),
+            pubsub_port=args.pubsub_port,
         )
     elif args.command == "migrate":
         from presencesync.store.migrations import upgrade
