@@ -17,6 +17,14 @@ from presencesync_emulator import console, control, oauth, rest
 from presencesync_emulator.events import EventHub
 from presencesync_emulator.omni import Omni
 from presencesync_emulator.org import DEFAULT_TOKEN_LIFETIME_S, Org
+from presencesync_emulator.pubsub import control as pubsub_control
+from presencesync_emulator.pubsub.bus import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_KEEPALIVE_S,
+    DEFAULT_RETENTION_S,
+    EventBus,
+)
+from presencesync_emulator.pubsub.capture import ChangeCapture
 from presencesync_emulator.seed import seed_if_empty
 from presencesync_emulator.store import Store
 
@@ -51,14 +59,31 @@ def create_app(
     bridge_url: str | None = None,
     bridge_server: str | None = None,
     clock: Callable[[], datetime] | None = None,
+    change_data_capture: bool = True,
+    pubsub_retention_s: float = DEFAULT_RETENTION_S,
+    pubsub_keepalive_s: float = DEFAULT_KEEPALIVE_S,
+    pubsub_idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
 ) -> Starlette:
     """An emulated org on `db` (SQLite file path or ":memory:"), seeded when new.
 
     `base_url` is the URL clients reach the emulator by (instance_url, SOAP serverUrl,
     accepted JWT audience); when None each request's own base URL is used.
+    `change_data_capture` publishes UserServicePresence and AgentWork changes to the event bus
+    that the Pub/Sub API serves (pubsub/); the `pubsub_*` options set its retention, keepalive
+    interval and idle timeout (Salesforce: 72 h, 270 s, 60 s).
     """
     store = Store(db) if clock is None else Store(db, clock=clock)
     seed_if_empty(store)
+    bus: EventBus | None = None
+    if change_data_capture:
+        # After the seed: yesterday's shift is history, not news.
+        bus = EventBus(
+            store,
+            retention_s=pubsub_retention_s,
+            keepalive_s=pubsub_keepalive_s,
+            idle_timeout_s=pubsub_idle_timeout_s,
+        )
+        ChangeCapture(store, bus)
     if daily_api_limit is not None:
         store.set_setting("daily_api_limit", str(daily_api_limit))
     omni = Omni(store)
@@ -70,6 +95,7 @@ def create_app(
         token_lifetime_s=token_lifetime_s,
         bridge_url=bridge_url,
         bridge_server=bridge_server,
+        pubsub=bus,
     )
     routes: list[Any] = [
         Route("/", _index),
@@ -77,6 +103,7 @@ def create_app(
         *oauth.routes,
         *rest.routes,
         *control.routes,
+        *pubsub_control.routes,
         *console.routes,
         Mount(
             "/emulator/static",

@@ -24,6 +24,19 @@ def _env_flag(name: str) -> bool:
     return _env(name, "").lower() in {"1", "true", "yes", "on"}
 
 
+def _port_or_off(text: str) -> int | None:
+    """A TCP port (0 = any free one), or "off" for none."""
+    if text.strip().lower() in ("off", "none"):
+        return None
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number or 'off'") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range 0-65535")
+    return port
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=_env("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(_env("PORT", "8001")))
@@ -43,12 +56,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=_env("TLS_DIR", "./.presencesync-tls/"),
         help="where cert.pem and key.pem are kept (created unless they exist)",
     )
+    parser.add_argument(
+        "--pubsub-port",
+        type=_port_or_off,
+        default=_env("PUBSUB_PORT", "8002"),
+        help="port of the Pub/Sub API (gRPC; TLS with --tls); 0 = any free port, 'off' = none",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from presencesync_emulator.server import serve
 
-    serve(host=args.host, port=args.port, db=args.db, tls=args.tls, tls_dir=args.tls_dir)
+    serve(
+        host=args.host,
+        port=args.port,
+        db=args.db,
+        tls=args.tls,
+        tls_dir=args.tls_dir,
+        pubsub_port=args.pubsub_port,
+    )
     return 0
 
 

@@ -80,9 +80,14 @@ def session_from_request(request: Request) -> Session | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() not in ("bearer", "oauth") or not token.strip():
         return None
-    rows = org_of(request).store.query(
+    return session_for_token(org_of(request).store, token.strip())
+
+
+def session_for_token(store: Store, token: str) -> Session | None:
+    """The live session of an access token (None when unknown, expired or revoked)."""
+    rows = store.query(
         "SELECT token, user_id, client_id, expires_at, revoked FROM emu_session WHERE token = ?",
-        (token.strip(),),
+        (token,),
     )
     if not rows or rows[0]["revoked"] or rows[0]["expires_at"] <= time.time():
         return None

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from presencesync_emulator.events import EventHub
 from presencesync_emulator.omni import Omni, OmniEvent
+from presencesync_emulator.pubsub.bus import EventBus
 from presencesync_emulator.store import Store
 
 DEFAULT_TOKEN_LIFETIME_S = 2 * 3600.0
@@ -26,6 +27,8 @@ class Org:
     login_audiences: tuple[str, ...] = field(
         default=("https://login.salesforce.com", "https://test.salesforce.com")
     )
+    # The change event bus (Change Data Capture + Pub/Sub API); None when switched off.
+    pubsub: EventBus | None = None
 
     @property
     def org_id(self) -> str:

@@ -7,14 +7,20 @@ clients and sessions, API usage, routing exclusions, query cursors, settings).
 
 All access goes through one connection guarded by a re-entrant lock: the emulator is small, and
 one writer keeps Omni-Channel's routing decisions serial, as they are in a real org.
+
+Change capture: `add_change_listener(sobjects, fn)` has `fn(RecordChange)` called for every
+insert/update/delete of those objects, inside the writing transaction (so what the listener writes
+commits or rolls back with the change); `after_commit(fn)` runs `fn` once the current outermost
+transaction has committed. `tx_serial` numbers outermost transactions.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -77,6 +83,21 @@ def _table_ddl(obj: ObjectDef) -> str:
     return f'CREATE TABLE IF NOT EXISTS "{obj.name}" ({", ".join(cols)})'
 
 
+@dataclass(frozen=True)
+class RecordChange:
+    """One record written: `op` is "CREATE", "UPDATE" or "DELETE"; `before`/`after` are the
+    whole record (None for the side that does not exist)."""
+
+    op: str
+    sobject: str
+    record_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+ChangeListener = Callable[[RecordChange], None]
+
+
 class Store:
     """The org database. Use `with store.tx():` around every change."""
 
@@ -85,6 +106,9 @@ class Store:
         self.clock = clock
         self.lock = threading.RLock()
         self._depth = 0
+        self.tx_serial = 0
+        self._listeners: dict[str, list[ChangeListener]] = {}
+        self._after_commit: list[Callable[[], None]] = []
         self.conn = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
         if db != ":memory:":
@@ -118,17 +142,41 @@ class Store:
                 return
             self.conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
+            self.tx_serial += 1
             try:
                 yield self.conn
             except BaseException:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
+                self._after_commit.clear()
                 raise
             else:
                 if self.conn.in_transaction:
                     self.conn.execute("COMMIT")
             finally:
                 self._depth = 0
+            hooks, self._after_commit = self._after_commit, []
+        for hook in hooks:
+            hook()
+
+    # -- change capture ---------------------------------------------------------------------
+
+    def add_change_listener(self, sobjects: Iterable[str], listener: ChangeListener) -> None:
+        for sobject in sobjects:
+            self._listeners.setdefault(sobject, []).append(listener)
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` after the current transaction commits (dropped if it rolls back)."""
+        with self.lock:
+            if self._depth:
+                if hook not in self._after_commit:
+                    self._after_commit.append(hook)
+                return
+        hook()
+
+    def _emit(self, change: RecordChange) -> None:
+        for listener in self._listeners.get(change.sobject, ()):
+            listener(change)
 
     # -- records ---------------------------------------------------------------------------
 
@@ -164,6 +212,9 @@ class Store:
             conn.execute(
                 f'INSERT INTO "{sobject}" ({cols}) VALUES ({marks})', list(record.values())
             )
+            if sobject in self._listeners:
+                after = {f.name: None for f in obj.fields} | record
+                self._emit(RecordChange("CREATE", sobject, str(record["Id"]), None, after))
         return str(record["Id"])
 
     def update(self, sobject: str, record_id: str, values: Mapping[str, Any]) -> None:
@@ -177,13 +228,19 @@ class Store:
             raise KeyError(f"{sobject} has no fields {sorted(unknown)}")
         sets = ", ".join(f'"{k}" = ?' for k in changes)
         with self.tx() as conn:
+            before = self.get(sobject, record_id) if sobject in self._listeners else None
             conn.execute(
                 f'UPDATE "{sobject}" SET {sets} WHERE "Id" = ?', [*changes.values(), record_id]
             )
+            if before is not None:
+                self._emit(RecordChange("UPDATE", sobject, record_id, before, before | changes))
 
     def delete(self, sobject: str, record_id: str) -> None:
         with self.tx() as conn:
+            before = self.get(sobject, record_id) if sobject in self._listeners else None
             conn.execute(f'DELETE FROM "{sobject}" WHERE "Id" = ?', (record_id,))
+            if before is not None:
+                self._emit(RecordChange("DELETE", sobject, record_id, before, None))
 
     def get(self, sobject: str, record_id: str) -> dict[str, Any] | None:
         rows = self.find(sobject, '"Id" = ?', (record_id,))

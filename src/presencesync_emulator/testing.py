@@ -7,6 +7,8 @@
         httpx.get(url + "/services/data/", verify=ssl_context(tmp))
 
 `start_emulator()` returns a handle (url, app, cert_path, stop()) for longer-lived use.
+`start_emulator(pubsub=True)` also serves the Pub/Sub API (gRPC) on a free port in the same
+event loop: `handle.pubsub_target` ("127.0.0.1:PORT", or "localhost:PORT" with TLS).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from presencesync_emulator.app import create_app
+from presencesync_emulator.pubsub import server as pubsub_server
 from presencesync_emulator.tls import ensure_certificate
 
 
@@ -37,6 +40,7 @@ class RunningEmulator:
     cert_path: Path | None
     _server: uvicorn.Server
     _thread: threading.Thread
+    pubsub_target: str | None = None
 
     def stop(self) -> None:
         self._server.should_exit = True
@@ -66,10 +70,13 @@ def start_emulator(
     tls_dir: str | Path | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
+    pubsub: bool = False,
+    pubsub_port: int = 0,
     **app_options: Any,
 ) -> RunningEmulator:
     """Start an emulator on host:port (default 127.0.0.1 and a free port) in a daemon thread;
-    returns once it accepts connections. `app_options` go to create_app()."""
+    returns once it accepts connections. `app_options` go to create_app(). With `pubsub`, the
+    Pub/Sub API is served too, on `pubsub_port` (default: a free port)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted connections inherit this; without it every keep-alive request after the first
@@ -78,6 +85,7 @@ def start_emulator(
     sock.bind((host, port))
     port = sock.getsockname()[1]
     cert_path: Path | None = None
+    key_path: Path | None = None
     options: dict[str, Any] = {}
     if tls:
         directory = Path(tls_dir) if tls_dir else Path(tempfile.mkdtemp(prefix="emulator-tls-"))
@@ -91,9 +99,27 @@ def start_emulator(
         app, log_level="warning", lifespan="off", ws="websockets-sansio", **options
     )
     server = uvicorn.Server(config)
+    grpc_targets: list[str] = []
+
+    async def serve() -> None:
+        grpc_server = None
+        if pubsub:
+            grpc_server = await pubsub_server.start(
+                app.state.org,
+                host=host,
+                port=pubsub_port,
+                instance_url_ok=pubsub_server.exact_instance_url(url),
+                tls_files=(cert_path, key_path) if cert_path and key_path else None,
+            )
+            grpc_targets.append(grpc_server.target)
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            if grpc_server is not None:
+                await grpc_server.stop(0.2)
 
     def run() -> None:
-        asyncio.run(server.serve(sockets=[sock]))
+        asyncio.run(serve())
 
     thread = threading.Thread(target=run, name=f"emulator-{port}", daemon=True)
     thread.start()
@@ -104,7 +130,9 @@ def start_emulator(
             sock.close()
             raise RuntimeError("the emulator did not start")
         time.sleep(0.01)
-    return RunningEmulator(url, app, cert_path, server, thread)
+    return RunningEmulator(
+        url, app, cert_path, server, thread, grpc_targets[0] if grpc_targets else None
+    )
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from .errors import (
     SalesforceAuthError,
     SalesforceError,
     SalesforceLimitError,
+    SalesforcePubSubError,
     SalesforceQueryError,
     SalesforceUnavailable,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "SalesforceCredentials",
     "SalesforceError",
     "SalesforceLimitError",
+    "SalesforcePubSubError",
     "SalesforceQueryError",
     "SalesforceUnavailable",
     "UserPresence",

@@ -56,3 +56,19 @@ class SalesforceUnavailable(SalesforceError):
         self.attempts = attempts
         self.last_error = last_error
         super().__init__(f"Salesforce unavailable after {attempts} attempts: {last_error}")
+
+
+class SalesforcePubSubError(SalesforceError):
+    """The Pub/Sub API refused the subscription for good (wrong topic, no permission, Change
+    Data Capture not enabled, credentials rejected again and again...).
+
+    ``status`` is the gRPC status name (``NOT_FOUND``, ``PERMISSION_DENIED``...),
+    ``error_code`` Salesforce's ``error-code`` trailer (``sfdc.platform.eventbus.grpc...``).
+    """
+
+    def __init__(self, status: str, error_code: str, message: str) -> None:
+        self.status = status
+        self.error_code = error_code
+        self.message = message
+        detail = f" [{error_code}]" if error_code else ""
+        super().__init__(f"Salesforce Pub/Sub API error {status}{detail}: {message}")

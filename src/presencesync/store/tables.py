@@ -211,3 +211,14 @@ interactions = sa.Table(
     sa.Column("ended_at", Moment, nullable=True),
     sa.Index("ix_interactions_account_status", "account_id", "status", "created_at"),
 )
+
+# Where each account's Pub/Sub API subscription to a topic resumes: the replay id of the last
+# change event its consumer confirmed (opaque bytes, Salesforce's ConsumerEvent.replay_id).
+pubsub_replay = sa.Table(
+    "pubsub_replay",
+    metadata,
+    sa.Column("account_id", sa.String(36), _account_fk(), primary_key=True),
+    sa.Column("topic", sa.String(255), primary_key=True),
+    sa.Column("replay_id", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", Moment, nullable=False),
+)

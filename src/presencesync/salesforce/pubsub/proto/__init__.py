@@ -1,0 +1,1 @@
+"""Generated from proto/pubsub_api.proto (see tests/pubsub/stubs.py)."""
