@@ -17,7 +17,7 @@ from presencesync import cli
 OPTIONS = {
     "serve": ["--host", "--port", "--database-url"],
     "migrate": ["--database-url"],
-    "emulator": ["--host", "--port", "--db", "--tls", "--tls-dir"],
+    "emulator": ["--host", "--port", "--db", "--tls", "--tls-dir", "--pubsub-port"],
     "demo": [
         "--info-file",
         "--consoles",
