@@ -59,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("EMULATOR_TLS_DIR", "./.presencesync-tls/"),
         help="where cert.pem and key.pem are kept (created unless they exist)",
     )
+    emulator.add_argument(
+        "--jwt-audience",
+        action="append",
+        default=[a for a in _env("EMULATOR_JWT_AUDIENCES", "").split(",") if a.strip()],
+        metavar="URL",
+        help="a JWT bearer 'aud' the org accepts (repeatable; default "
+        "https://login.salesforce.com; https://test.salesforce.com plays a sandbox; "
+        "env PRESENCESYNC_EMULATOR_JWT_AUDIENCES, comma-separated)",
+    )
 
     migrate = sub.add_parser("migrate", help="upgrade the store's schema to the newest version")
     migrate.add_argument("--database-url", default=_env("DATABASE_URL", DEFAULT_DATABASE_URL))
@@ -90,7 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from presencesync_emulator.server import serve as serve_emulator
 
         serve_emulator(
-            host=args.host, port=args.port, db=args.db, tls=args.tls, tls_dir=args.tls_dir
+            host=args.host,
+            port=args.port,
+            db=args.db,
+            tls=args.tls,
+            tls_dir=args.tls_dir,
+            jwt_audiences=[a.strip() for a in args.jwt_audience],
         )
     elif args.command == "migrate":
         from presencesync.store.migrations import upgrade

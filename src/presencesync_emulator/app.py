@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,8 @@ from starlette.staticfiles import StaticFiles
 from presencesync_emulator import console, control, oauth, rest
 from presencesync_emulator.events import EventHub
 from presencesync_emulator.omni import Omni
-from presencesync_emulator.org import DEFAULT_TOKEN_LIFETIME_S, Org
+from presencesync_emulator.org import DEFAULT_JWT_AUDIENCES, DEFAULT_TOKEN_LIFETIME_S, Org
+from presencesync_emulator.permissions import seed_permissions
 from presencesync_emulator.seed import seed_if_empty
 from presencesync_emulator.store import Store
 
@@ -51,14 +52,19 @@ def create_app(
     bridge_url: str | None = None,
     bridge_server: str | None = None,
     clock: Callable[[], datetime] | None = None,
+    jwt_audiences: Sequence[str] | None = None,
 ) -> Starlette:
     """An emulated org on `db` (SQLite file path or ":memory:"), seeded when new.
 
-    `base_url` is the URL clients reach the emulator by (instance_url, SOAP serverUrl,
-    accepted JWT audience); when None each request's own base URL is used.
+    `base_url` is the URL clients reach the emulator by (instance_url, SOAP serverUrl, the My
+    Domain URL); when None each request's own base URL is used. `jwt_audiences` are the `aud`
+    values the JWT bearer flow accepts (default: https://login.salesforce.com, a production
+    org; https://test.salesforce.com plays a sandbox; add an Experience Cloud site URL). The
+    base URL itself is refused as an audience, as Salesforce refuses a My Domain URL.
     """
     store = Store(db) if clock is None else Store(db, clock=clock)
     seed_if_empty(store)
+    seed_permissions(store)  # also upgrades an org seeded before permissions existed
     if daily_api_limit is not None:
         store.set_setting("daily_api_limit", str(daily_api_limit))
     omni = Omni(store)
@@ -70,6 +76,7 @@ def create_app(
         token_lifetime_s=token_lifetime_s,
         bridge_url=bridge_url,
         bridge_server=bridge_server,
+        login_audiences=tuple(a.rstrip("/") for a in (jwt_audiences or DEFAULT_JWT_AUDIENCES)),
     )
     routes: list[Any] = [
         Route("/", _index),

@@ -85,13 +85,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
 
 
 def default_client_factory(connection: Any) -> AsyncSalesforceClient:
-    credentials = SalesforceCredentials(
-        login_url=connection.login_url,
-        client_id=connection.client_id,
-        username=connection.username,
-        private_key_pem=connection.private_key_pem,
-        client_secret=connection.client_secret,
-    )
+    credentials = SalesforceCredentials.from_connection(connection)
     return AsyncSalesforceClient(credentials, verify=getattr(connection, "verify", True))
 
 
