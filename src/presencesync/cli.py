@@ -1,4 +1,4 @@
-"""Command line: `presencesync serve | emulator | migrate | demo`.
+"""Command line: `presencesync serve | emulator | migrate | demo | doctor | account create`.
 
 Every option has a PRESENCESYNC_* environment variable (the flag wins). Subcommands import
 their modules lazily so that `presencesync --help` stays fast and never needs a database.
@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--database-url", default=_env("DATABASE_URL", "sqlite:///./presencesync-demo.db")
     )
+
+    from presencesync.doctor.command import add_parsers as add_doctor_parsers
+
+    add_doctor_parsers(sub, DEFAULT_DATABASE_URL)
     return parser
 
 
@@ -123,6 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             emulator_port=args.emulator_port,
             database_url=args.database_url,
         )
+    elif args.command == "doctor":
+        from presencesync.doctor.command import run_doctor_command
+
+        return run_doctor_command(args)
+    elif args.command == "account":
+        from presencesync.doctor.command import run_account_command
+
+        return run_account_command(args)
     return 0
 
 
