@@ -244,6 +244,8 @@ def check_logins(exp: Expectations, facts: OrgFacts) -> list[CheckResult]:
         title = f"Salesforce login ({_FLOW_NAMES.get(fact.flow, fact.flow)})"
         if fact.ok:
             who = f" as {fact.username}" if fact.username else ""
+            if not who and fact.user_id:
+                who = f" (run-as user {fact.user_id})"
             results.append(
                 CheckResult(
                     f"login.{fact.flow}",

@@ -53,7 +53,7 @@
     api.showProblems(
       "preflight-problems",
       "Fix these before agents rely on presencesync:",
-      problems.map(function (c) { return { text: c.title + ": " + c.message + (c.fix ? " " + c.fix : "") }; })
+      problems.map(function (c) { return { text: c.title + ": " + c.message + "." + (c.fix ? " " + c.fix : "") }; })
     );
   }
 
