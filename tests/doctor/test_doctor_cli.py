@@ -344,3 +344,21 @@ def test_account_create_prints_an_admin_token(org: Org, capsys: pytest.CaptureFi
     assert principal is not None and principal.role == "admin"
     assert principal.account_id == created["account_id"]
     assert org.stack.engine.get_account(created["account_id"]).omni_feature is True
+
+
+def test_account_token_issues_tokens_of_each_role(
+    org: Org, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["account", "token", "--database-url", org.database_url, "--account", org.account_id]
+    capsys.readouterr()
+    assert cli_main([*base, "--role", "agent", "--agent", "agent-1"]) == 0
+    issued = json.loads(capsys.readouterr().out)
+    principal = org.stack.engine.resolve_token(issued["token"])
+    assert (principal.role, principal.agent_id) == ("agent", "agent-1")
+    assert cli_main([*base, "--role", "supervisor"]) == 0
+    supervisor = json.loads(capsys.readouterr().out)["token"]
+    assert org.stack.engine.resolve_token(supervisor).role == "supervisor"
+    assert cli_main([*base, "--role", "agent"]) == 2  # which agent?
+    assert cli_main([*base, "--role", "admin", "--agent", "agent-1"]) == 2
+    assert cli_main([*base, "--role", "agent", "--agent", "nobody"]) == 2
+    assert "nobody" in capsys.readouterr().err

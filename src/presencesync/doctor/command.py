@@ -98,7 +98,7 @@ def add_parsers(sub: Any, default_database_url: str) -> None:
         help="store the given connection in --account when every login works",
     )
 
-    account = sub.add_parser("account", help="create an account and its first admin token")
+    account = sub.add_parser("account", help="create an account; issue access tokens")
     account_sub = account.add_subparsers(dest="account_command", required=True, metavar="ACTION")
     create = account_sub.add_parser("create", help="create an account; prints its id and token")
     create.add_argument("--database-url", default=_env("DATABASE_URL", default_database_url))
@@ -108,6 +108,14 @@ def add_parsers(sub: Any, default_database_url: str) -> None:
         action="store_true",
         help="create it without the Omni-Channel integration feature",
     )
+    token = account_sub.add_parser(
+        "token", help="issue an access token (admin, supervisor, or an agent's own)"
+    )
+    token.add_argument("--database-url", default=_env("DATABASE_URL", default_database_url))
+    token.add_argument("--account", required=True, default=_env("ACCOUNT"))
+    token.add_argument("--role", required=True, choices=["admin", "supervisor", "agent"])
+    token.add_argument("--agent", help="the agent's id (role agent)")
+    token.add_argument("--label", default="", help="a note on what the token is for")
 
 
 class UsageError(Exception):
@@ -229,13 +237,29 @@ def run_doctor_command(args: argparse.Namespace) -> int:
 
 
 def run_account_command(args: argparse.Namespace) -> int:
+    from presencesync.domain import DomainError
     from presencesync.service import open_engine
 
+    if args.account_command == "token" and (args.role == "agent") != bool(args.agent):
+        print("presencesync account token: --agent goes with --role agent", file=sys.stderr)
+        return 2
     engine = open_engine(args.database_url)
     try:
-        account_id = engine.create_account(args.name, omni_feature=not args.no_omni_feature)
-        token = engine.create_token(account_id, "admin", label="first admin")
+        if args.account_command == "create":
+            account_id = engine.create_account(args.name, omni_feature=not args.no_omni_feature)
+            token = engine.create_token(account_id, "admin", label="first admin")
+            body = {"account_id": account_id, "admin_token": token}
+        else:
+            token = engine.create_token(
+                args.account, args.role, agent_id=args.agent, label=args.label
+            )
+            body = {"account_id": args.account, "role": args.role, "token": token}
+            if args.agent:
+                body["agent_id"] = args.agent
+    except DomainError as exc:
+        print(f"presencesync account: {exc.message}", file=sys.stderr)
+        return 2
     finally:
         engine.close()
-    print(json.dumps({"account_id": account_id, "admin_token": token}, indent=2))
+    print(json.dumps(body, indent=2))
     return 0
