@@ -13,7 +13,10 @@ from playwright.sync_api import Browser, expect
 
 from presencesync.demo import DemoStack
 from tests.e2e.conftest import ensure_mapping
-from tests.e2e.test_omni_scenario import TIMEOUT_MS, sign_in
+from tests.e2e.test_omni_scenario import sign_in
+
+# The preflight makes some twenty calls to the org: give a loaded machine time.
+TIMEOUT_MS = 30_000
 
 TERMINAL = """<!doctype html><meta charset="utf-8">
 <style>body{margin:0;background:#1e1e1e}pre{margin:0;padding:16px 20px;color:#e6e6e6;
