@@ -112,7 +112,12 @@ def add_parsers(sub: Any, default_database_url: str) -> None:
         "token", help="issue an access token (admin, supervisor, or an agent's own)"
     )
     token.add_argument("--database-url", default=_env("DATABASE_URL", default_database_url))
-    token.add_argument("--account", required=True, default=_env("ACCOUNT"))
+    token.add_argument(
+        "--account",
+        required=_env("ACCOUNT") is None,
+        default=_env("ACCOUNT"),
+        help="account id (env PRESENCESYNC_ACCOUNT)",
+    )
     token.add_argument("--role", required=True, choices=["admin", "supervisor", "agent"])
     token.add_argument("--agent", help="the agent's id (role agent)")
     token.add_argument("--label", default="", help="a note on what the token is for")
