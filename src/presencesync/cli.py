@@ -27,6 +27,8 @@ ENTRY_POINT_GROUP = "presencesync.commands"
 BUILTIN = {
     "serve": "presencesync.commands.serve",
     "migrate": "presencesync.commands.migrate",
+    "doctor": "presencesync.commands.doctor",
+    "account": "presencesync.commands.account",
 }
 
 

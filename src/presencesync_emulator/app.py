@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,8 @@ from starlette.staticfiles import StaticFiles
 from presencesync_emulator import console, control, oauth, rest
 from presencesync_emulator.events import EventHub
 from presencesync_emulator.omni import Omni
-from presencesync_emulator.org import DEFAULT_TOKEN_LIFETIME_S, Org
+from presencesync_emulator.org import DEFAULT_JWT_AUDIENCES, DEFAULT_TOKEN_LIFETIME_S, Org
+from presencesync_emulator.permissions import seed_permissions
 from presencesync_emulator.pubsub import control as pubsub_control
 from presencesync_emulator.pubsub.bus import (
     DEFAULT_IDLE_TIMEOUT_S,
@@ -63,17 +64,22 @@ def create_app(
     pubsub_retention_s: float = DEFAULT_RETENTION_S,
     pubsub_keepalive_s: float = DEFAULT_KEEPALIVE_S,
     pubsub_idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+    jwt_audiences: Sequence[str] | None = None,
 ) -> Starlette:
     """An emulated org on `db` (SQLite file path or ":memory:"), seeded when new.
 
-    `base_url` is the URL clients reach the emulator by (instance_url, SOAP serverUrl,
-    accepted JWT audience); when None each request's own base URL is used.
+    `base_url` is the URL clients reach the emulator by (instance_url, SOAP serverUrl, the My
+    Domain URL); when None each request's own base URL is used. `jwt_audiences` are the `aud`
+    values the JWT bearer flow accepts (default: https://login.salesforce.com, a production
+    org; https://test.salesforce.com plays a sandbox; add an Experience Cloud site URL). The
+    base URL itself is refused as an audience, as Salesforce refuses a My Domain URL.
     `change_data_capture` publishes UserServicePresence and AgentWork changes to the event bus
     that the Pub/Sub API serves (pubsub/); the `pubsub_*` options set its retention, keepalive
     interval and idle timeout (Salesforce: 72 h, 270 s, 60 s).
     """
     store = Store(db) if clock is None else Store(db, clock=clock)
     seed_if_empty(store)
+    seed_permissions(store)  # also upgrades an org seeded before permissions existed
     bus: EventBus | None = None
     if change_data_capture:
         # After the seed: yesterday's shift is history, not news.
@@ -96,6 +102,7 @@ def create_app(
         bridge_url=bridge_url,
         bridge_server=bridge_server,
         pubsub=bus,
+        login_audiences=tuple(a.rstrip("/") for a in (jwt_audiences or DEFAULT_JWT_AUDIENCES)),
     )
     routes: list[Any] = [
         Route("/", _index),

@@ -57,6 +57,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="where cert.pem and key.pem are kept (created unless they exist)",
     )
     parser.add_argument(
+        "--jwt-audience",
+        action="append",
+        default=[a for a in _env("JWT_AUDIENCES", "").split(",") if a.strip()],
+        metavar="URL",
+        help="a JWT bearer 'aud' the org accepts (repeatable; default "
+        "https://login.salesforce.com; https://test.salesforce.com plays a sandbox; "
+        "env PRESENCESYNC_EMULATOR_JWT_AUDIENCES, comma-separated)",
+    )
+    parser.add_argument(
         "--pubsub-port",
         type=_port_or_off,
         default=_env("PUBSUB_PORT", "8002"),
@@ -74,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         tls=args.tls,
         tls_dir=args.tls_dir,
         pubsub_port=args.pubsub_port,
+        jwt_audiences=[a.strip() for a in args.jwt_audience],
     )
     return 0
 

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from presencesync_emulator import ids
+from presencesync_emulator import ids, permissions
 from presencesync_emulator.httputil import (
     base_url_of,
     error_response,
@@ -204,15 +204,36 @@ async def get_limits(request: Request) -> Response:
     )
 
 
+def _count(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise OmniError(422, "INVALID_BODY", f"{name!r} must be an integer >= 0")
+    return value
+
+
 async def put_limits(request: Request) -> Response:
+    """`daily_api_requests` sets the limit; `reset_usage` forgets today's usage; `used` sets
+    it (e.g. to the limit: the org's API budget is exhausted)."""
+    from presencesync_emulator.oauth import _today
+
     org = org_of(request)
     body = await json_body(request)
-    limit = body.get("daily_api_requests")
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-        raise OmniError(422, "INVALID_BODY", "'daily_api_requests' must be an integer >= 0")
-    org.store.set_setting("daily_api_limit", str(limit))
+    limit = _count(body, "daily_api_requests")
+    used = _count(body, "used")
+    if limit is None and used is None and not body.get("reset_usage"):
+        raise OmniError(422, "INVALID_BODY", "give 'daily_api_requests', 'used' or 'reset_usage'")
+    if limit is not None:
+        org.store.set_setting("daily_api_limit", str(limit))
     if body.get("reset_usage"):
         org.store.execute("DELETE FROM emu_api_usage")
+    if used is not None:
+        org.store.execute(
+            "INSERT INTO emu_api_usage (day, count) VALUES (?, ?) "
+            "ON CONFLICT(day) DO UPDATE SET count = excluded.count",
+            (_today(org.store), used),
+        )
     return await get_limits(request)
 
 
@@ -254,6 +275,180 @@ async def org_info(request: Request) -> Response:
     )
 
 
+# -- access control: what an admin changes in Setup (Users, Permission Sets, Trusted URLs) --
+
+
+async def patch_user(request: Request) -> Response:
+    """`{"is_active": false}` deactivates the user (their sessions end, logins are refused)."""
+    org = org_of(request)
+    user = org.omni.user(request.path_params["user_id"])
+    body = await json_body(request)
+    active = body.get("is_active")
+    if not isinstance(active, bool):
+        raise OmniError(422, "INVALID_BODY", "'is_active' must be true or false")
+    org.store.update("User", user["Id"], {"IsActive": active})
+    if not active:
+        org.store.execute(
+            "UPDATE emu_session SET revoked = 1 WHERE user_id = ? AND revoked = 0", (user["Id"],)
+        )
+    return JSONResponse(_user_json(request, org.omni.user(user["Id"])))
+
+
+def _permission_set(request: Request) -> dict[str, Any]:
+    name = request.path_params["name"]
+    ps = permissions.permission_set(org_of(request).store, name)
+    if ps is None:
+        raise OmniError(404, "NOT_FOUND", f"no permission set {name!r} (Name or Label)")
+    return ps
+
+
+async def list_permission_sets(request: Request) -> Response:
+    store = org_of(request).store
+    return JSONResponse(
+        [
+            permissions.describe_permission_set(store, ps)
+            for ps in store.find("PermissionSet", order='"Name"')
+        ]
+    )
+
+
+async def get_permission_set(request: Request) -> Response:
+    store = org_of(request).store
+    return JSONResponse(permissions.describe_permission_set(store, _permission_set(request)))
+
+
+_PERMISSION_FIELDS = {
+    "api_enabled": "PermissionsApiEnabled",
+    "api_only": "PermissionsApiUserOnly",
+    "view_setup": "PermissionsViewSetup",
+}
+
+
+async def patch_permission_set(request: Request) -> Response:
+    """`{"api_enabled": bool, "view_setup": bool, "api_only": bool,
+    "object_read": {"AgentWork": false, ...}}` (every key optional)."""
+    from presencesync_emulator.schema import OBJECTS
+
+    store = org_of(request).store
+    ps = _permission_set(request)
+    body = await json_body(request)
+    unknown = set(body) - {*_PERMISSION_FIELDS, "object_read"}
+    if unknown:
+        raise OmniError(422, "INVALID_BODY", f"unknown fields {sorted(unknown)}")
+    changes: dict[str, Any] = {}
+    for key, column in _PERMISSION_FIELDS.items():
+        if key in body:
+            if not isinstance(body[key], bool):
+                raise OmniError(422, "INVALID_BODY", f"{key!r} must be true or false")
+            changes[column] = body[key]
+    reads = body.get("object_read", {})
+    if not isinstance(reads, dict) or not all(
+        isinstance(v, bool) and k in OBJECTS for k, v in reads.items()
+    ):
+        raise OmniError(422, "INVALID_BODY", "'object_read' maps object names to true or false")
+    with store.tx():
+        if changes:
+            store.update("PermissionSet", ps["Id"], changes)
+        for sobject, read in reads.items():
+            permissions.set_object_read(store, ps["Id"], sobject, read)
+    return JSONResponse(
+        permissions.describe_permission_set(store, store.get("PermissionSet", ps["Id"]) or ps)
+    )
+
+
+async def permission_set_assignment(request: Request) -> Response:
+    """PUT assigns the permission set to the user, DELETE removes the assignment."""
+    org = org_of(request)
+    ps = _permission_set(request)
+    user = org.omni.user(request.path_params["user_id"])
+    if request.method == "PUT":
+        permissions.assign(org.store, ps["Id"], user["Id"])
+    else:
+        permissions.unassign(org.store, ps["Id"], user["Id"])
+    return JSONResponse(permissions.describe_permission_set(org.store, ps))
+
+
+async def permission_set_status(request: Request) -> Response:
+    """PUT grants the presence status (Service Presence Status Access), DELETE revokes it."""
+    org = org_of(request)
+    ps = _permission_set(request)
+    status = org.omni.status_by_dev(request.path_params["status"])
+    if request.method == "PUT":
+        permissions.grant_status(org.store, ps["Id"], status.id)
+    else:
+        permissions.revoke_status(org.store, ps["Id"], status.id)
+    return JSONResponse(permissions.describe_permission_set(org.store, ps))
+
+
+def _site_json(site: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": site["Id"],
+        "developer_name": site["DeveloperName"],
+        "endpoint_url": site["EndpointUrl"],
+        "is_active": site["IsActive"],
+        "context": site["Context"],
+        "connect_src": site["IsApplicableToConnectSrc"],
+    }
+
+
+async def list_trusted_sites(request: Request) -> Response:
+    store = org_of(request).store
+    return JSONResponse(
+        [_site_json(s) for s in store.find("CspTrustedSite", order='"DeveloperName"')]
+    )
+
+
+_CSP_CONTEXTS = ("All", "Communities", "FieldServiceMobileExtension", "LEX", "VisualForce")
+
+
+async def put_trusted_site(request: Request) -> Response:
+    """Create or replace a Trusted URL: `{"endpoint_url", "is_active": true, "context": "LEX",
+    "connect_src": true}` (what the package's CspTrustedSite deploys)."""
+    store = org_of(request).store
+    name = request.path_params["developer_name"]
+    body = await json_body(request)
+    url = string_field(body, "endpoint_url")
+    context = body.get("context", "LEX")
+    if context not in _CSP_CONTEXTS:
+        raise OmniError(422, "INVALID_BODY", f"'context' must be one of {list(_CSP_CONTEXTS)}")
+    flags = {k: body.get(k, True) for k in ("is_active", "connect_src")}
+    if not all(isinstance(v, bool) for v in flags.values()):
+        raise OmniError(422, "INVALID_BODY", "'is_active' and 'connect_src' are true or false")
+    values = {
+        "DeveloperName": name,
+        "MasterLabel": name,
+        "EndpointUrl": url,
+        "IsActive": flags["is_active"],
+        "Context": context,
+        "IsApplicableToConnectSrc": flags["connect_src"],
+        "IsApplicableToFontSrc": False,
+        "IsApplicableToFrameSrc": False,
+        "IsApplicableToImgSrc": False,
+        "IsApplicableToMediaSrc": False,
+        "IsApplicableToStyleSrc": False,
+    }
+    with store.tx():
+        existing = store.find("CspTrustedSite", '"DeveloperName" = ?', (name,))
+        if existing:
+            store.update("CspTrustedSite", existing[0]["Id"], values)
+            site_id = existing[0]["Id"]
+        else:
+            site_id = store.insert("CspTrustedSite", values)
+    site = store.get("CspTrustedSite", site_id)
+    assert site is not None
+    return JSONResponse(_site_json(site))
+
+
+async def delete_trusted_site(request: Request) -> Response:
+    store = org_of(request).store
+    name = request.path_params["developer_name"]
+    rows = store.find("CspTrustedSite", '"DeveloperName" = ?', (name,))
+    if not rows:
+        raise OmniError(404, "NOT_FOUND", f"no trusted URL {name!r}")
+    store.delete("CspTrustedSite", rows[0]["Id"])
+    return JSONResponse({"deleted": name})
+
+
 _P = "/emulator/v1"
 
 routes = [
@@ -276,4 +471,25 @@ routes = [
     Route(f"{_P}/sessions/expire", _guard(expire_sessions), methods=["POST"]),
     Route(f"{_P}/limits", _guard(get_limits), methods=["GET"]),
     Route(f"{_P}/limits", _guard(put_limits), methods=["PUT"]),
+    Route(f"{_P}/users/{{user_id}}", _guard(patch_user), methods=["PATCH"]),
+    Route(f"{_P}/permission-sets", _guard(list_permission_sets), methods=["GET"]),
+    Route(f"{_P}/permission-sets/{{name}}", _guard(get_permission_set), methods=["GET"]),
+    Route(f"{_P}/permission-sets/{{name}}", _guard(patch_permission_set), methods=["PATCH"]),
+    Route(
+        f"{_P}/permission-sets/{{name}}/assignments/{{user_id}}",
+        _guard(permission_set_assignment),
+        methods=["PUT", "DELETE"],
+    ),
+    Route(
+        f"{_P}/permission-sets/{{name}}/presence-statuses/{{status}}",
+        _guard(permission_set_status),
+        methods=["PUT", "DELETE"],
+    ),
+    Route(f"{_P}/csp-trusted-sites", _guard(list_trusted_sites), methods=["GET"]),
+    Route(f"{_P}/csp-trusted-sites/{{developer_name}}", _guard(put_trusted_site), methods=["PUT"]),
+    Route(
+        f"{_P}/csp-trusted-sites/{{developer_name}}",
+        _guard(delete_trusted_site),
+        methods=["DELETE"],
+    ),
 ]

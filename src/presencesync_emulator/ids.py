@@ -32,6 +32,14 @@ PREFIXES: dict[str, str] = {
     "LiveChatTranscript": "570",
     "Lead": "00Q",
     "QueryLocator": "01g",
+    # Access control (permissions.py). 0PS, 0Pa, 110, 0J0 and 08y are the prefixes these
+    # objects have in real orgs; 00e is the Profile prefix (profile-owned permission sets).
+    "Profile": "00e",
+    "PermissionSet": "0PS",
+    "PermissionSetAssignment": "0Pa",
+    "ObjectPermissions": "110",
+    "SetupEntityAccess": "0J0",
+    "CspTrustedSite": "08y",
 }
 
 # The "pod" characters after the key prefix; fixed so ids look like one org's ids.

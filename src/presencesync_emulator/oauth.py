@@ -138,9 +138,16 @@ def _user_by_username(store: Store, username: str | None) -> dict[str, Any] | No
     return users[0] if users else None
 
 
-def _audiences(request: Request) -> set[str]:
-    org = org_of(request)
-    return {a.rstrip("/") for a in (*org.login_audiences, base_url_of(request))}
+def _audience_ok(request: Request, aud: Any) -> bool:
+    """Salesforce accepts its authorization server's URL (login/test.salesforce.com) or an
+    Experience Cloud site URL as `aud`; the org's own My Domain / instance URL is refused even
+    though the token request is sent there."""
+    auds = [aud] if isinstance(aud, str) else list(aud or []) if isinstance(aud, list) else []
+    accepted = {a.rstrip("/") for a in org_of(request).login_audiences}
+    own = base_url_of(request).rstrip("/")
+    return any(
+        isinstance(a, str) and a.rstrip("/") in accepted and a.rstrip("/") != own for a in auds
+    )
 
 
 def _jwt_bearer(request: Request, form: dict[str, str]) -> tuple[dict[str, Any], str]:
@@ -165,9 +172,7 @@ def _jwt_bearer(request: Request, form: dict[str, str]) -> tuple[dict[str, Any],
         )
     except jwt.PyJWTError as exc:
         raise AuthError("invalid_grant", "invalid signature on assertion") from exc
-    aud = claims.get("aud")
-    auds = [aud] if isinstance(aud, str) else list(aud or [])
-    if not any(isinstance(a, str) and a.rstrip("/") in _audiences(request) for a in auds):
+    if not _audience_ok(request, claims.get("aud")):
         raise AuthError("invalid_grant", "audience is invalid")
     try:
         exp = float(claims.get("exp"))  # type: ignore[arg-type]

@@ -13,6 +13,10 @@ DEFAULT_TOKEN_LIFETIME_S = 2 * 3600.0
 DEFAULT_DAILY_API_LIMIT = 15000
 API_VERSIONS = tuple(f"{v}.0" for v in range(31, 63))
 LATEST_API_VERSION = API_VERSIONS[-1]
+# The JWT bearer audiences a production org accepts: its authorization server,
+# login.salesforce.com. A sandbox plays https://test.salesforce.com; an Experience Cloud site
+# adds its own URL. The org's My Domain / instance URL is never a valid audience.
+DEFAULT_JWT_AUDIENCES = ("https://login.salesforce.com",)
 
 
 @dataclass
@@ -24,9 +28,7 @@ class Org:
     token_lifetime_s: float = DEFAULT_TOKEN_LIFETIME_S
     bridge_url: str | None = None
     bridge_server: str | None = None
-    login_audiences: tuple[str, ...] = field(
-        default=("https://login.salesforce.com", "https://test.salesforce.com")
-    )
+    login_audiences: tuple[str, ...] = field(default=DEFAULT_JWT_AUDIENCES)
     # The change event bus (Change Data Capture + Pub/Sub API); None when switched off.
     pubsub: EventBus | None = None
 

@@ -22,7 +22,8 @@ from presencesync_emulator import ids, soql
 from presencesync_emulator.httputil import org_of
 from presencesync_emulator.oauth import count_api_request, invalid_session, session_from_request
 from presencesync_emulator.org import API_VERSIONS, Org
-from presencesync_emulator.schema import OBJECTS, FieldDef, ObjectDef, soql_schema
+from presencesync_emulator.permissions import Access, access_of, schema_for
+from presencesync_emulator.schema import OBJECTS, FieldDef, ObjectDef
 
 DEFAULT_BATCH = 2000
 MIN_BATCH = 200
@@ -99,16 +100,22 @@ async def api(request: Request) -> Response:
     if session is None:
         return invalid_session()
     org = org_of(request)
+    access = access_of(org.store, session.user_id)
+    if not access.api_enabled:
+        # What Salesforce answers a user whose profile and permission sets lack API Enabled.
+        return error(
+            403, "API_DISABLED_FOR_ORG", "The REST API is not enabled for this Organization."
+        )
     allowed, usage = count_api_request(org)
     if not allowed:
         response: Response = error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
     else:
-        response = _route(request, org)
+        response = _route(request, org, access)
     response.headers["Sforce-Limit-Info"] = usage
     return response
 
 
-def _route(request: Request, org: Org) -> Response:
+def _route(request: Request, org: Org, access: Access) -> Response:
     version = request.path_params["version"]
     if version not in API_VERSIONS:
         return not_found()
@@ -128,9 +135,9 @@ def _route(request: Request, org: Org) -> Response:
     if head in ("query", "queryAll"):
         if rest:
             return _query_more(request, org, version, rest[0])
-        return _query(request, org, version)
+        return _query(request, org, version, access)
     if head == "sobjects":
-        return _sobjects(request, org, version, rest)
+        return _sobjects(request, org, version, rest, access)
     if head == "limits" and not rest:
         return _limits(org)
     return not_found()
@@ -173,7 +180,7 @@ def _batch_size(request: Request) -> int:
     return max(MIN_BATCH, min(MAX_BATCH, int(match.group(1))))
 
 
-def _query(request: Request, org: Org, version: str) -> Response:
+def _query(request: Request, org: Org, version: str, access: Access) -> Response:
     text = request.query_params.get("q")
     if text is None or not text.strip():
         return error(400, "MALFORMED_QUERY", "A query string has to be specified")
@@ -181,7 +188,7 @@ def _query(request: Request, org: Org, version: str) -> Response:
         parsed = soql.parse(text)
         result = soql.execute(
             parsed,
-            soql_schema(),
+            schema_for(access),
             lambda name: org.store.find(name, order="rowid"),
             _attributes(version),
             now=org.store.now(),
@@ -255,6 +262,10 @@ def _object_summary(obj: ObjectDef, version: str) -> dict[str, Any]:
     }
 
 
+def _visible_fields(obj: ObjectDef, access: Access) -> list[FieldDef]:
+    return [f for f in obj.fields if access.can_see_field(obj.name, f.name)]
+
+
 def _field_describe(obj: ObjectDef, f: FieldDef) -> dict[str, Any]:
     length = {"id": 18, "reference": 18, "string": 255, "picklist": 255, "textarea": 32000}
     picklist = _PICKLISTS.get((obj.name, f.name), ())
@@ -284,17 +295,21 @@ def _field_describe(obj: ObjectDef, f: FieldDef) -> dict[str, Any]:
     }
 
 
-def _sobjects(request: Request, org: Org, version: str, rest: list[str]) -> Response:
+def _sobjects(
+    request: Request, org: Org, version: str, rest: list[str], access: Access
+) -> Response:
     if not rest:
         return JSONResponse(
             {
                 "encoding": "UTF-8",
                 "maxBatchSize": 200,
-                "sobjects": [_object_summary(o, version) for o in OBJECTS.values()],
+                "sobjects": [
+                    _object_summary(o, version) for o in OBJECTS.values() if access.can_read(o.name)
+                ],
             }
         )
     obj = _LOWER_OBJECTS.get(rest[0].lower())
-    if obj is None:
+    if obj is None or not access.can_read(obj.name):
         return not_found()
     if len(rest) == 1:
         recent: list[Any] = []
@@ -305,7 +320,7 @@ def _sobjects(request: Request, org: Org, version: str, rest: list[str]) -> Resp
         return JSONResponse(
             {
                 **_object_summary(obj, version),
-                "fields": [_field_describe(obj, f) for f in obj.fields],
+                "fields": [_field_describe(obj, f) for f in _visible_fields(obj, access)],
             }
         )
     if len(rest) != 2:
@@ -317,7 +332,7 @@ def _sobjects(request: Request, org: Org, version: str, rest: list[str]) -> Resp
     if row is None:
         return not_found()
     wanted = request.query_params.get("fields")
-    names = [f.name for f in obj.fields]
+    names = [f.name for f in _visible_fields(obj, access)]
     if wanted:
         lookup = {n.lower(): n for n in names}
         chosen = []

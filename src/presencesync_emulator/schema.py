@@ -65,6 +65,9 @@ def _audit(label: str) -> tuple[FieldDef, ...]:
 
 
 _WORK_ITEM_TYPES = ("Case", "LiveChatTranscript", "Lead")
+# What SetupEntityAccess.SetupEntityId can point at here (Salesforce: Apex classes, pages,
+# connected apps, ...; presence statuses are granted the same way in Setup).
+_SETUP_ENTITY_TYPES = ("ServicePresenceStatus",)
 
 OBJECTS: dict[str, ObjectDef] = {
     o.name: o
@@ -273,6 +276,88 @@ OBJECTS: dict[str, ObjectDef] = {
                 _ref("OwnerId", "User", "Owner", "Owner ID"),
             ),
             read_only=False,
+        ),
+        # -- access control (see permissions.py for how the emulator applies it) ------------
+        ObjectDef(
+            "PermissionSet",
+            "Permission Set",
+            "Permission Sets",
+            (
+                *_audit("Permission Set"),
+                _f("Name", "string", nillable=False),
+                _f("Label", "string", nillable=False),
+                _f("Description", "textarea"),
+                _f("IsOwnedByProfile", "boolean", "Is Owned By Profile", nillable=False),
+                _f("IsCustom", "boolean", "Custom", nillable=False),
+                _f("PermissionsApiEnabled", "boolean", "API Enabled", nillable=False),
+                _f("PermissionsApiUserOnly", "boolean", "API Only User", nillable=False),
+                _f(
+                    "PermissionsViewSetup",
+                    "boolean",
+                    "View Setup and Configuration",
+                    nillable=False,
+                ),
+            ),
+        ),
+        ObjectDef(
+            "PermissionSetAssignment",
+            "Permission Set Assignment",
+            "Permission Set Assignments",
+            (
+                *_audit("Permission Set Assignment"),
+                _ref("AssigneeId", "User", "Assignee", "Assignee ID"),
+                _ref("PermissionSetId", "PermissionSet", "PermissionSet", "Permission Set ID"),
+            ),
+        ),
+        ObjectDef(
+            "ObjectPermissions",
+            "Object Permissions",
+            "Object Permissions",
+            (
+                *_audit("Object Permissions"),
+                _ref("ParentId", "PermissionSet", "Parent", "Parent ID"),
+                _f("SobjectType", "picklist", "Sobject Type Name", nillable=False),
+                _f("PermissionsRead", "boolean", "Read", nillable=False),
+                _f("PermissionsCreate", "boolean", "Create", nillable=False),
+                _f("PermissionsEdit", "boolean", "Edit", nillable=False),
+                _f("PermissionsDelete", "boolean", "Delete", nillable=False),
+                _f("PermissionsViewAllRecords", "boolean", "View All", nillable=False),
+                _f("PermissionsModifyAllRecords", "boolean", "Modify All", nillable=False),
+            ),
+        ),
+        ObjectDef(
+            "SetupEntityAccess",
+            "Setup Entity Access",
+            "Setup Entity Access",
+            (
+                *_audit("Setup Entity Access"),
+                _ref("ParentId", "PermissionSet", "Parent", "Parent ID"),
+                # A reference without a relationship name: SOQL filters on it, never walks it.
+                FieldDef(
+                    "SetupEntityId", "reference", "Setup Entity ID", _SETUP_ENTITY_TYPES, None
+                ),
+                _f("SetupEntityType", "picklist", "Setup Entity Type"),
+            ),
+        ),
+        ObjectDef(
+            "CspTrustedSite",
+            "Trusted URL",
+            "Trusted URLs",
+            (
+                *_audit("Trusted URL"),
+                _f("DeveloperName", "string", "API Name", nillable=False),
+                _f("MasterLabel", "string", "Label", nillable=False),
+                _f("EndpointUrl", "string", "URL", nillable=False),
+                _f("Description", "textarea"),
+                _f("IsActive", "boolean", "Active", nillable=False),
+                _f("Context", "picklist", "CSP Context", nillable=False),
+                _f("IsApplicableToConnectSrc", "boolean", "connect-src (scripts)", nillable=False),
+                _f("IsApplicableToFontSrc", "boolean", "font-src (fonts)", nillable=False),
+                _f("IsApplicableToFrameSrc", "boolean", "frame-src (iframe content)", False),
+                _f("IsApplicableToImgSrc", "boolean", "img-src (images)", nillable=False),
+                _f("IsApplicableToMediaSrc", "boolean", "media-src (audio and video)", False),
+                _f("IsApplicableToStyleSrc", "boolean", "style-src (stylesheets)", nillable=False),
+            ),
         ),
     )
 }

@@ -1,4 +1,5 @@
-"""The default org: users, Omni-Channel setup, some history, and one connected app.
+"""The default org: users, Omni-Channel setup, some history, and one connected app (its
+permission model: permissions.seed_permissions).
 
 Seeding runs once per database (an empty org gets it; an existing file keeps its state,
 including its connected app's generated key pair).
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from presencesync_emulator.ids import make_id
+from presencesync_emulator.permissions import give_agent_defaults
 from presencesync_emulator.store import Store, sf_datetime
 
 ORG_NAME = "presencesync Emulated Org"
@@ -120,6 +122,7 @@ def add_user(store: Store, first: str, last: str, username: str, *, agent: bool 
             store.insert(
                 "PresenceUserConfigUser", {"PresenceUserConfigId": config_id, "UserId": user_id}
             )
+            give_agent_defaults(store, user_id)
     return user_id
 
 

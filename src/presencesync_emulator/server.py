@@ -4,6 +4,7 @@ its Pub/Sub API (gRPC) on a port of its own, both in one event loop."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
@@ -22,12 +23,14 @@ def serve(
     tls: bool,
     tls_dir: str,
     pubsub_port: int | None = DEFAULT_PUBSUB_PORT,
+    jwt_audiences: Sequence[str] | None = None,
 ) -> None:
-    """Run the emulator until interrupted (blocking). `pubsub_port` None: no Pub/Sub API."""
+    """Run the emulator until interrupted (blocking). `pubsub_port` None: no Pub/Sub API.
+    `jwt_audiences`: the JWT bearer `aud` values accepted (default https://login.salesforce.com)."""
     scheme = "https" if tls else "http"
-    # No fixed base URL: instance_url, serverUrl and the accepted JWT audience follow the
-    # address each client used (localhost, 127.0.0.1 or a LAN name with --host 0.0.0.0).
-    app = create_app(db)
+    # No fixed base URL: instance_url and serverUrl follow the address each client used
+    # (localhost, 127.0.0.1 or a LAN name with --host 0.0.0.0).
+    app = create_app(db, jwt_audiences=jwt_audiences or None)
     options: dict[str, Any] = {}
     tls_files = None
     if tls:
@@ -36,6 +39,7 @@ def serve(
         tls_files = (cert, key)
         print(f"emulator TLS certificate: {cert}")
     print(f"Salesforce org emulator on {scheme}://{host}:{port} (db {db})")
+    print(f"JWT bearer audiences accepted: {', '.join(app.state.org.login_audiences)}")
     config = uvicorn.Config(
         app,
         host=host,

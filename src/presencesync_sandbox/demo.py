@@ -294,6 +294,12 @@ def provision(
         candidates = [
             u for u in users if u["username"] != oauth["username"] and u.get("is_active", True)
         ]
+        # What the package's CSP Trusted Site does in a real org: let the console's bridge
+        # open its WebSocket to this server (presencesync doctor checks it).
+        emu.put(
+            "/emulator/v1/csp-trusted-sites/PresenceSyncServer",
+            json={"endpoint_url": ws_url(api_url), "context": "LEX", "connect_src": True},
+        ).raise_for_status()
         while len(candidates) < agents:
             n = len(candidates) + 1
             created = emu.post(

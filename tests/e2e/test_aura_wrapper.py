@@ -107,6 +107,6 @@ def test_the_component_handles_every_omni_event_and_uses_the_toolkit() -> None:
         "WorkClosed",
     ):
         assert f'event="lightning:omniChannel{name}"' in markup
-    manifest = (ROOT / "salesforce" / "package" / "package.xml").read_text()
-    for kind in ("AuraDefinitionBundle", "StaticResource", "CspTrustedSite"):
+    manifest = (ROOT / "salesforce" / "manifest" / "package.xml").read_text()
+    for kind in ("AuraDefinitionBundle", "StaticResource", "CspTrustedSite", "PermissionSet"):
         assert f"<name>{kind}</name>" in manifest

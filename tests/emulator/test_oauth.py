@@ -56,11 +56,42 @@ def test_jwt_bearer_flow(client: TestClient) -> None:
 
 
 def test_jwt_audiences_and_string_exp(client: TestClient) -> None:
+    """A production org accepts its authorization server, login.salesforce.com, as `aud`
+    (with or without a trailing slash, as a string or in a list); not the sandbox's
+    test.salesforce.com, and never its own My Domain / instance URL, even though the token
+    request is sent there."""
     app = _connected_app(client)
-    for aud in ("https://test.salesforce.com", BASE, BASE + "/"):
+    for aud in (
+        "https://login.salesforce.com",
+        "https://login.salesforce.com/",
+        ["https://login.salesforce.com"],
+    ):
         assert _jwt_login(client, _assertion(app, aud=aud)).status_code == 200, aud
+    for aud in ("https://test.salesforce.com", BASE, BASE + "/", [BASE]):
+        r = _jwt_login(client, _assertion(app, aud=aud))
+        assert r.status_code == 400, aud
+        assert r.json() == {"error": "invalid_grant", "error_description": "audience is invalid"}
     # simple-salesforce sends exp as a string of digits.
     assert _jwt_login(client, _assertion(app, exp=f"{time.time() + 60:.0f}")).status_code == 200
+
+
+def test_jwt_audiences_are_configurable() -> None:
+    """A sandbox plays test.salesforce.com; an Experience Cloud site adds its URL. The org's
+    own URL stays refused whatever the configuration says."""
+    site = "https://acme.my.site.com/customers"
+    emulator = create_app(
+        ":memory:", jwt_audiences=["https://test.salesforce.com", site + "/", BASE]
+    )
+    try:
+        with TestClient(emulator, base_url=BASE) as sandbox:
+            app = _connected_app(sandbox)
+            for aud in ("https://test.salesforce.com", site):
+                assert _jwt_login(sandbox, _assertion(app, aud=aud)).status_code == 200, aud
+            for aud in ("https://login.salesforce.com", BASE):
+                r = _jwt_login(sandbox, _assertion(app, aud=aud))
+                assert r.json()["error_description"] == "audience is invalid", aud
+    finally:
+        emulator.state.org.store.close()
 
 
 def test_jwt_rejections(client: TestClient) -> None:

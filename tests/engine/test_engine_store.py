@@ -130,6 +130,16 @@ def test_salesforce_connection_round_trip(engine: Engine, account: str):
     newer = SalesforceConnection("https://x", "cid2", "u@x", None, "-----PEM-----", "/ca.pem")
     engine.set_salesforce_connection(account, newer)
     assert engine.get_salesforce_connection(account) == newer
+    assert newer.audience is None  # derived from the login URL when used
+    site = SalesforceConnection(
+        "https://acme.my.salesforce.com",
+        "cid3",
+        "u@x",
+        private_key_pem="-----PEM-----",
+        audience="https://acme.my.site.com/customers",
+    )
+    engine.set_salesforce_connection(account, site)
+    assert engine.get_salesforce_connection(account) == site
 
 
 def test_agents_are_unique_per_account_and_paged(engine: Engine, account: str):

@@ -79,8 +79,14 @@ def test_jwt_bearer_login_sends_signed_assertion(key_pair: KeyPair) -> None:
     assert client.instance_url == INSTANCE_URL
     form = parse_qs(org.requests[0].content.decode())
     assert form["grant_type"] == [JWT_BEARER_GRANT]
+    # The token request goes to the login URL, but `aud` names Salesforce's authorization
+    # server (derived here: login.salesforce.com), never the login URL's own host.
+    assert str(org.requests[0].url) == LOGIN_URL + "/services/oauth2/token"
     claims = jwt.decode(
-        form["assertion"][0], key_pair.public_pem, algorithms=["RS256"], audience=LOGIN_URL
+        form["assertion"][0],
+        key_pair.public_pem,
+        algorithms=["RS256"],
+        audience="https://login.salesforce.com",
     )
     assert claims["iss"] == "3MVG-client"
     assert claims["sub"] == USERNAME

@@ -1,6 +1,6 @@
 """The Salesforce connector: OAuth login, REST/SOQL client, Omni-Channel readers."""
 
-from .auth import AccessToken, SalesforceCredentials
+from .auth import AccessToken, SalesforceCredentials, default_audience
 from .client import AsyncSalesforceClient, SalesforceClient
 from .errors import (
     SalesforceApiError,
@@ -34,6 +34,7 @@ __all__ = [
     "SalesforceUnavailable",
     "UserPresence",
     "current_presences",
+    "default_audience",
     "fetch_omni_configuration",
     "open_work",
 ]

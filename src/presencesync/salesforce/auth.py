@@ -8,10 +8,12 @@ share them. Both flows POST a form to ``{login_url}/services/oauth2/token`` and 
 from __future__ import annotations
 
 import functools
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jwt
@@ -26,6 +28,32 @@ TOKEN_PATH = "/services/oauth2/token"
 # its JWT bearer flow documentation uses.
 ASSERTION_LIFETIME_SECONDS = 180
 
+# The JWT bearer flow's `aud` names Salesforce's *authorization server*, not the org: Salesforce
+# documents https://login.salesforce.com, https://test.salesforce.com (sandboxes) or an
+# Experience Cloud site URL. The token request itself may go to the org's My Domain URL, whose
+# host is not a valid audience ("invalid_grant" / "audience is invalid").
+PRODUCTION_AUDIENCE = "https://login.salesforce.com"
+SANDBOX_AUDIENCE = "https://test.salesforce.com"
+# Sandbox hosts: enhanced domains (mycompany--uat.sandbox.my.salesforce.com), legacy sandbox My
+# Domains (mycompany--uat.my.salesforce.com), scratch orgs (*.scratch.my.salesforce.com),
+# test.salesforce.com itself and the old csNN instances.
+_SANDBOX_HOST = re.compile(
+    r"""(^test\.salesforce\.com$)
+      |(\.sandbox\.my\.salesforce\.com$)
+      |(\.scratch\.my\.salesforce\.com$)
+      |(^[^.]+--[^.]+\.my\.salesforce\.com$)
+      |(^cs\d+\.salesforce\.com$)""",
+    re.VERBOSE,
+)
+
+
+def default_audience(login_url: str) -> str:
+    """The JWT `aud` to use with `login_url` when none is configured: test.salesforce.com for
+    a sandbox or scratch org, login.salesforce.com for everything else (production and
+    Developer Edition My Domains, login.salesforce.com itself, the emulator)."""
+    host = (urlsplit(login_url).hostname or "").lower()
+    return SANDBOX_AUDIENCE if _SANDBOX_HOST.search(host) else PRODUCTION_AUDIENCE
+
 
 @dataclass(frozen=True)
 class SalesforceCredentials:
@@ -33,8 +61,11 @@ class SalesforceCredentials:
 
     ``private_key_pem`` selects the JWT bearer flow (needs ``username``); otherwise
     ``client_secret`` selects the client-credentials flow (the connected app's run-as user).
-    ``audience`` defaults to ``login_url``; real orgs expect ``https://login.salesforce.com``,
-    ``https://test.salesforce.com`` or the Experience Cloud site URL.
+    ``login_url`` is where the token request goes (``https://login.salesforce.com``,
+    ``https://test.salesforce.com`` or the org's My Domain URL). ``audience`` is the JWT's
+    ``aud``: ``https://login.salesforce.com``, ``https://test.salesforce.com`` or an Experience
+    Cloud site URL, never the My Domain URL; when None it is derived from ``login_url``
+    (:func:`default_audience`).
     """
 
     login_url: str
@@ -52,7 +83,11 @@ class SalesforceCredentials:
 
     @classmethod
     def from_connected_app(
-        cls, login_url: str, app: Mapping[str, Any], flow: str = "jwt_bearer"
+        cls,
+        login_url: str,
+        app: Mapping[str, Any],
+        flow: str = "jwt_bearer",
+        audience: str | None = None,
     ) -> SalesforceCredentials:
         """Credentials from a connected-app record such as the emulator's
         ``GET /emulator/v1/oauth-clients`` entries (``client_id``, ``client_secret``,
@@ -63,10 +98,24 @@ class SalesforceCredentials:
                 app["client_id"],
                 app["username"],
                 private_key_pem=app["private_key_pem"],
+                audience=audience,
             )
         if flow == "client_credentials":
             return cls(login_url, app["client_id"], client_secret=app["client_secret"])
         raise ValueError(f"unknown OAuth flow {flow!r}")
+
+    @classmethod
+    def from_connection(cls, connection: Any) -> SalesforceCredentials:
+        """Credentials from a stored connection (``presencesync.service.SalesforceConnection``
+        or anything with its attributes)."""
+        return cls(
+            login_url=connection.login_url,
+            client_id=connection.client_id,
+            username=connection.username,
+            private_key_pem=connection.private_key_pem,
+            client_secret=connection.client_secret,
+            audience=getattr(connection, "audience", None),
+        )
 
     @property
     def flow(self) -> str:
@@ -75,6 +124,12 @@ class SalesforceCredentials:
     @property
     def token_url(self) -> str:
         return self.login_url.rstrip("/") + TOKEN_PATH
+
+    @property
+    def jwt_audience(self) -> str:
+        """The ``aud`` of the JWT bearer assertion: the configured audience, else the one
+        that goes with ``login_url``."""
+        return (self.audience or default_audience(self.login_url)).rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -103,7 +158,7 @@ def jwt_assertion(credentials: SalesforceCredentials, now: float | None = None) 
     claims: dict[str, Any] = {
         "iss": credentials.client_id,
         "sub": credentials.username,
-        "aud": (credentials.audience or credentials.login_url).rstrip("/"),
+        "aud": credentials.jwt_audience,
         "exp": issued + ASSERTION_LIFETIME_SECONDS,
     }
     return jwt.encode(claims, _signing_key(credentials.private_key_pem), algorithm="RS256")

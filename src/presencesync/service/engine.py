@@ -297,6 +297,7 @@ class Engine:
             "client_secret": conn_info.client_secret,
             "private_key_pem": conn_info.private_key_pem,
             "verify": conn_info.verify,
+            "audience": conn_info.audience,
             "updated_at": utcnow(),
         }
         with self._write() as conn, conn.begin():
@@ -320,6 +321,7 @@ class Engine:
             row.client_secret,
             row.private_key_pem,
             row.verify,
+            row.audience,
         )
 
     # --- agents --------------------------------------------------------------------------------

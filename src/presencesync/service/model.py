@@ -66,12 +66,17 @@ class ConfigVersion:
 
 @dataclass(frozen=True)
 class SalesforceConnection:
+    """How the account reaches its org. ``login_url`` is where tokens are requested (login or
+    test.salesforce.com, or the org's My Domain URL); ``audience`` is the JWT bearer flow's
+    ``aud`` (None: derived from ``login_url``, see ``salesforce.auth.default_audience``)."""
+
     login_url: str
     client_id: str
     username: str
     client_secret: str | None = None
     private_key_pem: str | None = None
     verify: str | bool = True
+    audience: str | None = None
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ salesforce_connections = sa.Table(
     sa.Column("private_key_pem", sa.Text, nullable=True),
     sa.Column("verify", sa.JSON, nullable=False),  # true/false or a CA bundle path
     sa.Column("updated_at", Moment, nullable=False),
+    # JWT bearer `aud`; NULL = derived from login_url (login or test.salesforce.com)
+    sa.Column("audience", sa.String(500), nullable=True),
 )
 
 account_settings = sa.Table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -85,13 +86,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
 
 
 def default_client_factory(connection: Any) -> AsyncSalesforceClient:
-    credentials = SalesforceCredentials(
-        login_url=connection.login_url,
-        client_id=connection.client_id,
-        username=connection.username,
-        private_key_pem=connection.private_key_pem,
-        client_secret=connection.client_secret,
-    )
+    credentials = SalesforceCredentials.from_connection(connection)
     return AsyncSalesforceClient(credentials, verify=getattr(connection, "verify", True))
 
 
@@ -264,3 +259,65 @@ async def reconcile(request: Request, caller: OmniAdmin) -> dict[str, Any]:
         "corrected": sorted(a.decision.agent.agent_id for a in applied),
         "skipped_in_flight": busy,
     }
+
+
+DOCTOR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "server_url": {
+            "type": "string",
+            "description": "this server's URL as agents' browsers reach it (default: "
+            "PRESENCESYNC_PUBLIC_URL, else the URL of this request)",
+            "example": "https://presencesync.example.com",
+        }
+    },
+}
+
+
+@router.post(
+    "/omni/doctor",
+    summary="Preflight check: the org, the integration user, the mapping, the agents, the bridge",
+    description="The checks of `presencesync doctor`, for this account: login and token (each "
+    "configured OAuth flow), REST API version, the integration user's API Enabled, View Setup "
+    "and read access to the Omni-Channel objects, mapped presence statuses exist and are "
+    "granted to every linked agent, linked agents' users exist and are active, the daily API "
+    "budget, the bridge's reachability at `server_url` and the CSP Trusted Site for it. "
+    "Answers 200 with `ok` false when a check finds a problem; every check has `status` "
+    "(`ok`, `warning`, `problem`, `skipped`), `message` and `fix`.",
+    openapi_extra={"requestBody": {"content": {"application/json": {"schema": DOCTOR_SCHEMA}}}},
+)
+async def doctor(
+    request: Request, caller: OmniAdmin, body: Annotated[Any, Body()] = None
+) -> dict[str, Any]:
+    from presencesync.doctor.probe import inputs_from_store, run_doctor
+
+    if body is None:
+        body = {}
+    if not isinstance(body, dict) or set(body) - {"server_url"}:
+        raise ApiError(422, "INVALID_REQUEST", "the body is an object with at most 'server_url'")
+    server_url = body.get("server_url") or os.environ.get("PRESENCESYNC_PUBLIC_URL")
+    server_url = server_url or str(request.base_url).rstrip("/")
+    if not isinstance(server_url, str) or not server_url.startswith(("http://", "https://")):
+        raise ApiError(
+            422,
+            "INVALID_REQUEST",
+            "server_url must be an http:// or https:// URL",
+            [
+                {
+                    "field": "server_url",
+                    "location": "body",
+                    "message": "not an http(s) URL",
+                    "type": "value_error",
+                }
+            ],
+        )
+    engine = engine_of(request)
+    inputs = await run_in_threadpool(
+        inputs_from_store, engine, caller.account_id, server_url=server_url
+    )
+    report = await run_doctor(
+        inputs,
+        make_client=request.app.state.salesforce_client_factory,
+        bridge_probe=getattr(request.app.state, "doctor_bridge_probe", None),
+    )
+    return report.to_api()
