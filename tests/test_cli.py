@@ -17,7 +17,15 @@ from presencesync import cli
 OPTIONS = {
     "serve": ["--host", "--port", "--database-url"],
     "migrate": ["--database-url"],
-    "emulator": ["--host", "--port", "--db", "--tls", "--tls-dir", "--pubsub-port"],
+    "emulator": [
+        "--host",
+        "--port",
+        "--db",
+        "--tls",
+        "--tls-dir",
+        "--jwt-audience",
+        "--pubsub-port",
+    ],
     "demo": [
         "--info-file",
         "--consoles",
@@ -43,11 +51,13 @@ def test_the_commands_come_from_the_entry_point_group() -> None:
     assert declared == {
         "serve": "presencesync.commands.serve",
         "migrate": "presencesync.commands.migrate",
+        "doctor": "presencesync.commands.doctor",
+        "account": "presencesync.commands.account",
         "emulator": "presencesync_emulator.cli",
         "demo": "presencesync_sandbox.cli",
     }, "pyproject.toml's entry points are not installed: pip install -e '.[dev]'"
     commands = cli.load_commands()
-    assert list(commands) == ["serve", "migrate", "demo", "emulator"]
+    assert list(commands) == ["serve", "migrate", "doctor", "account", "demo", "emulator"]
     for name, module in declared.items():
         assert commands[name].__name__ == module  # type: ignore[attr-defined]
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from presencesync.cli import main as cli_main
-from presencesync.demo import DemoStack, start_stack, ws_url
+from presencesync_sandbox.demo import DemoStack, start_stack, ws_url
 
 
 @dataclass

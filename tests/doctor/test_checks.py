@@ -7,7 +7,7 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
-from presencesync.doctor.checks import (
+from presencesync.service.doctor.checks import (
     AgentLink,
     ApiError,
     BridgeFacts,

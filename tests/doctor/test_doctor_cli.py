@@ -202,7 +202,7 @@ def test_csp_trusted_site_missing(healthy: Org, capsys: pytest.CaptureFixture[st
 
 
 def test_csp_trusted_site_inactive(healthy: Org, capsys: pytest.CaptureFixture[str]) -> None:
-    from presencesync.demo import ws_url
+    from presencesync_sandbox.demo import ws_url
 
     healthy.emulator.put(
         "/emulator/v1/csp-trusted-sites/PresenceSyncServer",

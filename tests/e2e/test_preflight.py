@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Browser, expect
 
-from presencesync.demo import DemoStack
+from presencesync_sandbox.demo import DemoStack
 from tests.e2e.conftest import ensure_mapping
 from tests.e2e.test_omni_scenario import sign_in
 

@@ -18,10 +18,10 @@ from presencesync.salesforce.pubsub import (
     ChangeEvent,
     PubSubSubscriber,
     ReconnectPolicy,
-    SqlReplayStore,
     StreamGap,
 )
 from presencesync.store import create_db_engine, tables, upgrade
+from presencesync.store.replay import SqlReplayStore
 
 from .kit import ALL_TOPIC, AW_TOPIC, USP_TOPIC, Emulator, collect, emulator, run
 

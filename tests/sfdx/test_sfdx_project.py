@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from presencesync.doctor.checks import AGENT_PERMISSION_SET, INTEGRATION_PERMISSION_SET
+from presencesync.service.doctor.checks import AGENT_PERMISSION_SET, INTEGRATION_PERMISSION_SET
 from presencesync_emulator import permissions as emulator_permissions
 
 ROOT = Path(__file__).resolve().parents[2] / "salesforce"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from presencesync.commands.doctor_cli import DOCTOR_HELP as HELP
+from presencesync.commands.doctor_cli import add_doctor_arguments
 from presencesync.commands.serve import DEFAULT_DATABASE_URL
-from presencesync.doctor.command import DOCTOR_HELP as HELP
-from presencesync.doctor.command import add_doctor_arguments
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -16,6 +16,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from presencesync.doctor.command import run_doctor_command
+    from presencesync.commands.doctor_cli import run_doctor_command
 
     return run_doctor_command(args)

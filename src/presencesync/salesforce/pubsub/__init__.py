@@ -3,7 +3,7 @@ and where subscriptions resume. See subscriber.py for the behaviour and the READ
 Salesforce documentation it follows."""
 
 from .events import ChangeEvent, EventSchema, decode_field_list
-from .replay import ReplayStore, SqlReplayStore
+from .replay import ReplayStore
 from .subscriber import (
     DEFAULT_TARGET,
     MAX_BATCH,
@@ -29,7 +29,6 @@ __all__ = [
     "PubSubSubscriber",
     "ReconnectPolicy",
     "ReplayStore",
-    "SqlReplayStore",
     "StreamGap",
     "SubscriberStats",
     "decode_field_list",

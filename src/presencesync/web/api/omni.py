@@ -289,7 +289,7 @@ DOCTOR_SCHEMA: dict[str, Any] = {
 async def doctor(
     request: Request, caller: OmniAdmin, body: Annotated[Any, Body()] = None
 ) -> dict[str, Any]:
-    from presencesync.doctor.probe import inputs_from_store, run_doctor
+    from presencesync.service.doctor.probe import inputs_from_store, run_doctor
 
     if body is None:
         body = {}

@@ -28,20 +28,6 @@ from typing import Any
 
 import httpx
 
-from presencesync.doctor.checks import (
-    API_DISABLED_CODES,
-    OMNI_OBJECTS,
-    AgentLink,
-    ApiError,
-    BridgeFacts,
-    Expectations,
-    LoginFact,
-    OrgFacts,
-    Report,
-    bridge_socket_url,
-    evaluate,
-    id15,
-)
 from presencesync.salesforce import (
     DEFAULT_API_VERSION,
     AsyncSalesforceClient,
@@ -60,6 +46,20 @@ from presencesync.salesforce.omni import (
     chunked,
     soql_in,
     soql_quote,
+)
+from presencesync.service.doctor.checks import (
+    API_DISABLED_CODES,
+    OMNI_OBJECTS,
+    AgentLink,
+    ApiError,
+    BridgeFacts,
+    Expectations,
+    LoginFact,
+    OrgFacts,
+    Report,
+    bridge_socket_url,
+    evaluate,
+    id15,
 )
 from presencesync.service.model import SalesforceConnection
 

@@ -100,7 +100,6 @@ def add_doctor_arguments(doctor: argparse.ArgumentParser, default_database_url: 
     )
 
 
-
 def add_account_arguments(account: argparse.ArgumentParser, default_database_url: str) -> None:
     account_sub = account.add_subparsers(dest="account_command", required=True, metavar="ACTION")
     create = account_sub.add_parser("create", help="create an account; prints its id and token")
@@ -169,8 +168,8 @@ def _connection_from_flags(args: argparse.Namespace) -> Any | None:
 def run_doctor_command(args: argparse.Namespace) -> int:
     import asyncio
 
-    from presencesync.doctor.probe import DoctorInputs, inputs_from_store, run_doctor
     from presencesync.salesforce import DEFAULT_API_VERSION
+    from presencesync.service.doctor.probe import DoctorInputs, inputs_from_store, run_doctor
 
     api_version = args.api_version or DEFAULT_API_VERSION
     try:
