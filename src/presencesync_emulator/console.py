@@ -75,14 +75,12 @@ def call_toolkit(
     if method == "getServicePresenceStatusChannels":
         return {"channels": _online_status(omni, user_id).channels_json()}, []
     if method == "getAgentWorks":
+        # Documented fields only: workItemId, workId, isEngaged (engaged = accepted).
         works = [
             {
                 "workId": w["Id"],
                 "workItemId": w["WorkItemId"],
                 "isEngaged": w["Status"] == "Opened",
-                "isAccepted": w["Status"] == "Opened",
-                "assignedTimestamp": w["AssignedDateTime"],
-                "status": w["Status"],
             }
             for w in omni.work_items(user_id, open_only=True)
         ]
@@ -92,6 +90,8 @@ def call_toolkit(
         return {
             "configuredCapacity": omni.capacity(user_id),
             "currentWorkload": int(used) if used.is_integer() else used,
+            "configuredInterruptibleCapacity": omni.interruptible_capacity(user_id) or 0,
+            "currentInterruptibleWorkload": 0,
         }, []
     if method == "acceptAgentWork":
         return True, omni.accept(_work_id(params), user_id)[1]

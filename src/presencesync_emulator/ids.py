@@ -31,6 +31,10 @@ PREFIXES: dict[str, str] = {
     "Case": "500",
     "LiveChatTranscript": "570",
     "Lead": "00Q",
+    # MessagingSession (0Mw) and VoiceCall (0LQ): not in Salesforce's reference pages; the
+    # prefixes real org ids of these objects carry (public code and records).
+    "MessagingSession": "0Mw",
+    "VoiceCall": "0LQ",
     "QueryLocator": "01g",
 }
 

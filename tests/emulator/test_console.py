@@ -49,7 +49,8 @@ def test_hello_then_events_of_control_api_changes(client: TestClient, agents: li
         login(client, a, "Available")
         events = _drain(ws)
         assert [e["name"] for e in events] == [EV + "LoginSuccess", EV + "StatusChanged"]
-        assert events[0]["params"]["userId"] == a
+        # Exactly the documented payload: statusId only (no userId).
+        assert set(events[0]["params"]) == {"statusId"}
         changed = events[1]["params"]
         assert changed["reason"] == "OmniLoginStatusChange"
         assert changed["statusApiName"] == "Available" and changed["statusName"] == "Available"
@@ -86,6 +87,10 @@ def test_hello_then_events_of_control_api_changes(client: TestClient, agents: li
             "configuredCapacity": 10,
             "previousWorkload": 2,
             "newWorkload": 0,
+            # documented since interruptible capacity; no interruptible work here
+            "configuredInterruptibleCapacity": 0,
+            "previousInterruptibleWorkload": 0,
+            "newInterruptibleWorkload": 0,
         }
 
         client.post(f"/emulator/v1/users/{a}/omni/logout")
@@ -137,11 +142,18 @@ def test_toolkit_calls(client: TestClient, agents: list[str]) -> None:
         events, reply = _call(ws, "10", "declineAgentWork", workId=second["id"], declineReason="no")
         assert reply["result"] is True
         assert events[0]["name"] == EV + "WorkDeclined"
-        assert events[0]["params"]["declineReason"] == "no"
+        # The documented payload names the work only; the reason is on the AgentWork record.
+        assert events[0]["params"] == {"workItemId": second["work_item_id"], "workId": second["id"]}
+        assert client.get(f"/emulator/v1/work/{second['id']}").json()["status"] == "Declined"
         _, reply = _call(ws, "11", "acceptAgentWork", workId=second["id"])
         assert reply["error"]["errorCode"] == "ILLEGAL_TRANSITION"
         _, reply = _call(ws, "12", "getAgentWorkload")
-        assert reply["result"] == {"configuredCapacity": 10, "currentWorkload": 2}
+        assert reply["result"] == {
+            "configuredCapacity": 10,
+            "currentWorkload": 2,
+            "configuredInterruptibleCapacity": 0,
+            "currentInterruptibleWorkload": 0,
+        }
         events, reply = _call(ws, "13", "closeAgentWork", workId=first["id"])
         assert [e["name"] for e in events] == [EV + "WorkClosed", EV + "WorkloadChanged"]
 
