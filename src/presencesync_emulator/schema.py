@@ -340,12 +340,27 @@ def soql_schema() -> Mapping[str, Any]:
     for obj in OBJECTS.values():
         rels = {
             f.relationship_name: soql.Relationship(
-                name=f.relationship_name, lookup_field=f.name, target=f.reference_to[0]
+                name=f.relationship_name,
+                lookup_field=f.name,
+                target=f.reference_to[0] if len(f.reference_to) == 1 else _NAME_OBJECT,
+                targets=f.reference_to if len(f.reference_to) > 1 else (),
             )
             for f in obj.fields
             if f.relationship_name
         }
         out[obj.name] = soql.SObjectSchema(
-            name=obj.name, fields={f.name: f.type for f in obj.fields}, relationships=rels
+            name=obj.name,
+            fields={f.name: f.type for f in obj.fields},
+            relationships=rels,
+            name_field=_NAME_FIELDS.get(obj.name, "Name" if "Name" in obj.field_map else None),
         )
+    # Salesforce's `Name` object: what a polymorphic lookup's fields are (not queryable here).
+    out[_NAME_OBJECT] = soql.SObjectSchema(
+        name="Name", fields={"Id": "id", "Name": "string", "Type": "string"}
+    )
     return out
+
+
+_NAME_OBJECT = "(Name)"
+# The field that serves as a record's name where it is not called Name.
+_NAME_FIELDS = {"Case": "CaseNumber", "VoiceCall": None}

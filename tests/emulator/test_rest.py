@@ -136,11 +136,10 @@ def test_sobjects_describe_and_retrieve(client: TestClient, agents: list[str]) -
 
 
 def test_omni_objects_are_read_only(client: TestClient, agents: list[str]) -> None:
+    """(UserServicePresence has its own answers: tests/emulator/test_user_service_presence.py)"""
     headers = _auth(client)
     for method in ("POST", "PATCH", "DELETE"):
-        r = client.request(
-            method, f"{V}/sobjects/UserServicePresence/", headers=headers, json={"UserId": "x"}
-        )
+        r = client.request(method, f"{V}/sobjects/AgentWork/", headers=headers, json={"x": 1})
         assert r.status_code == 405 and r.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
 
 
