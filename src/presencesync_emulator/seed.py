@@ -43,7 +43,7 @@ CHANNELS = (
 
 # (DeveloperName, MasterLabel, channel keys). No channels = a "busy" (away) status.
 PRESENCE_STATUSES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("Available", "Available", ("Case", "Chat", "Lead")),
+    ("Available", "Available", ("Case", "Chat", "Lead", "Messaging", "Voice")),
     ("Available_for_Cases", "Available for Cases", ("Case",)),
     ("Available_for_Chat", "Available for Chat", ("Chat",)),
     ("Available_for_Messaging", "Available for Messaging", ("Messaging",)),

@@ -60,6 +60,8 @@ def test_hello_then_events_of_control_api_changes(client: TestClient, agents: li
             "sfdc_case",
             "sfdc_liveagent",
             "sfdc_lead",
+            "sfdc_livemessage",
+            "sfdc_phone",
         ]
         assert all(c["channelId"].startswith("0N9") for c in channels)
         assert events[1]["seq"] > events[0]["seq"]
@@ -127,7 +129,7 @@ def test_toolkit_calls(client: TestClient, agents: list[str]) -> None:
         }
         _, reply = _call(ws, "6", "setServicePresenceStatus", statusId=ids["Available"])
         _, reply = _call(ws, "7", "getServicePresenceStatusChannels")
-        assert len(json.loads(reply["result"]["channels"])) == 3
+        assert len(json.loads(reply["result"]["channels"])) == 5
 
         first = new_work(client, "Case", "one")
         second = new_work(client, "Chat", "two")

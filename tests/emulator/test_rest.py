@@ -76,8 +76,8 @@ def test_query_all_and_omni_objects(client: TestClient, agents: list[str]) -> No
         },
         headers=headers,
     ).json()
-    # Available x3, Available_for_Cases, _Chat, _Messaging, _Voice
-    assert links["totalSize"] == 7
+    # Available x5, Available_for_Cases, _Chat, _Messaging, _Voice
+    assert links["totalSize"] == 9
 
 
 def test_soql_errors_are_400_with_salesforce_codes(client: TestClient) -> None:
