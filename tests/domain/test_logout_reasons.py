@@ -347,3 +347,12 @@ def test_work_assigned_while_displaced_is_still_tracked() -> None:
     sim.run_until_quiet()
     decision = decide(sim.agent, WorkAssigned(at=sim.now(), work_id="0Bz9"), CONFIG)
     assert decision.agent.open_work_ids == ("0Bz9",)
+
+
+def test_a_rest_read_during_maintenance_drives_nothing() -> None:
+    sim = logged_in_sim(state="Away/Break")
+    logout(sim, LogoutReason.MAINTENANCE)
+    read = decide(sim.agent, sim.sf.snapshot(sim.now(), console=False), CONFIG)
+    assert read.commands == ()
+    assert read.agent.omni_unavailable == "maintenance"
+    assert read.agent.state == s("Away/Break")

@@ -859,7 +859,13 @@ def _snapshot(step: _Step, event: SalesforceSnapshot) -> None:
     if not step.syncing:
         step.update(desired_presence=status)
         return
-    if event.presence_known and _omni_back_after_maintenance(step, status, seq):
+    if event.presence_known and (event.console_connected or status is not None):
+        if _omni_back_after_maintenance(step, status, seq):
+            _settle_work(step, seq)
+            return
+    elif agent.omni_unavailable is not None and status is None:
+        # A REST read during the maintenance: Omni is still down; its return (a console's
+        # hello, a login) drives it (rule 3.5b). Driving now would only fail, every read.
         _settle_work(step, seq)
         return
     if not agent.logged_in:
