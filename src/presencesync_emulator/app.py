@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,36 @@ from presencesync_emulator.pubsub.bus import (
 from presencesync_emulator.pubsub.capture import ChangeCapture
 from presencesync_emulator.seed import seed_if_empty
 from presencesync_emulator.store import Store
+
+log = logging.getLogger("presencesync_emulator")
+
+# How often Omni checks for pushed work whose push time-out ran out.
+PUSH_TIMEOUT_TICK_S = 0.25
+
+
+async def _expire_push_timeouts(org: Org) -> None:
+    """Omni's push time-out: Assigned work nobody answered in time is declined and rerouted."""
+    while True:
+        await asyncio.sleep(PUSH_TIMEOUT_TICK_S)
+        try:
+            armed = org.store.query(
+                'SELECT 1 FROM "QueueRoutingConfig" WHERE "PushTimeout" > 0 LIMIT 1'
+            )
+            if armed:
+                org.publish(await asyncio.to_thread(org.omni.expire_push_timeouts))
+        except Exception:  # the store closed under us at shutdown, ...
+            log.exception("push time-out check failed")
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    task = asyncio.create_task(_expire_push_timeouts(app.state.org))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _index(request: Request) -> Response:
@@ -119,6 +152,6 @@ def create_app(
         ),
     ]
     # The store is not closed on shutdown: the caller owns it (app.state.org.store.close()).
-    app = Starlette(routes=routes, exception_handlers={Exception: _unexpected})
+    app = Starlette(routes=routes, exception_handlers={Exception: _unexpected}, lifespan=_lifespan)
     app.state.org = org
     return app

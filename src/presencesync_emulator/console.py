@@ -1,8 +1,11 @@
 """The agent's Salesforce console: the console WebSocket (toolkit calls and Omni events) and
 the console page with its Omni-Channel widget.
 
-WebSocket protocol (`/emulator/v1/users/{user_id}/console`):
-- server -> client, first: `{"type": "hello", "user_id", "online", "status": {...}|null}`
+WebSocket protocol (`/emulator/v1/users/{user_id}/console[?widget=1&browser=<id>]`; a
+`widget` console runs an Omni session, and a second one of the same user takes it over, see
+consoles.py):
+- server -> client, first: `{"type": "hello", "user_id", "online", "status": {...}|null}`,
+  again whenever the console's Omni link comes back (after a connection error or maintenance)
 - server -> client: `{"type": "event", "name": "lightning:omniChannel...", "params", "seq"}`
   for every Omni event of that user, whatever caused it.
 - client -> server: `{"type": "call", "id", "method", "params"}`, answered by
@@ -26,6 +29,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from presencesync_emulator.consoles import HANG
 from presencesync_emulator.events import Subscription
 from presencesync_emulator.httputil import base_url_of
 from presencesync_emulator.omni import REASON_TOOLKIT, Omni, OmniError, OmniEvent
@@ -75,14 +79,12 @@ def call_toolkit(
     if method == "getServicePresenceStatusChannels":
         return {"channels": _online_status(omni, user_id).channels_json()}, []
     if method == "getAgentWorks":
+        # Documented fields only: workItemId, workId, isEngaged (engaged = accepted).
         works = [
             {
                 "workId": w["Id"],
                 "workItemId": w["WorkItemId"],
                 "isEngaged": w["Status"] == "Opened",
-                "isAccepted": w["Status"] == "Opened",
-                "assignedTimestamp": w["AssignedDateTime"],
-                "status": w["Status"],
             }
             for w in omni.work_items(user_id, open_only=True)
         ]
@@ -92,6 +94,8 @@ def call_toolkit(
         return {
             "configuredCapacity": omni.capacity(user_id),
             "currentWorkload": int(used) if used.is_integer() else used,
+            "configuredInterruptibleCapacity": omni.interruptible_capacity(user_id) or 0,
+            "currentInterruptibleWorkload": 0,
         }, []
     if method == "acceptAgentWork":
         return True, omni.accept(_work_id(params), user_id)[1]
@@ -133,9 +137,12 @@ async def console_socket(websocket: WebSocket) -> None:
         await websocket.close(code=4404)
         return
     uid = user["Id"]
+    widget = websocket.query_params.get("widget", "") in ("1", "true")
+    browser = websocket.query_params.get("browser") or None
     # Subscribe and read the state with no await in between, so no event is missed or doubled.
-    sub = org.hub.subscribe(uid)
-    sub.put(hello(org.omni, uid))
+    sub = org.hub.subscribe(uid, widget=widget, browser=browser)
+    org.consoles.attach(sub)
+    sub.put(org.consoles.hello(sub))
     sender = asyncio.create_task(_send_loop(websocket, sub))
     try:
         while True:
@@ -161,6 +168,12 @@ def _handle_call(org: Org, uid: str, message: Any, sub: Subscription) -> None:
     method = message.get("method")
     if not isinstance(params, dict) or not isinstance(method, str):
         sub.put(_error(call_id, "INVALID_MESSAGE", "method must be a string"))
+        return
+    screened = org.consoles.screen(sub, method)
+    if screened is HANG:
+        return  # never answered: the caller's promise stays pending
+    if isinstance(screened, tuple):
+        sub.put(_error(call_id, *screened))
         return
     try:
         result, events = call_toolkit(org.omni, uid, method, params)

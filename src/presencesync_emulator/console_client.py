@@ -8,11 +8,15 @@ does, for headless consoles (demo, load tests) that run without a browser.
 
 Events are delivered to `on(name, ...)` handlers (sync or async) with their params (a "*"
 handler gets each whole event message) and queued for `next_event()` (unless
-`queue_events=False`: a long-running console that only uses handlers). Calls return the toolkit
-result or raise ToolkitCallError. The client does not reconnect on its own: `closed` resolves
-when the socket ends (`close()`, or `abort()` to drop it as a failing network would); reconnect
-with a new client. This is the one Python implementation of the console WebSocket: the
-sandbox's headless console (`presencesync_sandbox.headless_console`) is built on it.
+`queue_events=False`: a long-running console that only uses handlers). `widget=True` makes the
+client an Omni-Channel console (it owns the user's Omni session; a later one of the same user
+takes it over with a DuplicateLogin logout, `browser` telling tabs of one browser apart); a
+fresh `hello` from the org mid-session (its Omni link came back) goes to `on("hello", ...)`.
+Calls return the toolkit result or raise ToolkitCallError. The client does not reconnect on its
+own: `closed` resolves when the socket ends (`close()`, or `abort()` to drop it as a failing
+network would); reconnect with a new client. This is the one Python implementation of the
+console WebSocket: the sandbox's headless console (`presencesync_sandbox.headless_console`)
+is built on it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
+from urllib.parse import urlencode
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -40,10 +45,16 @@ class ToolkitCallError(Exception):
         self.message = message
 
 
-def console_url(base_url: str, user_id: str) -> str:
+def console_url(
+    base_url: str, user_id: str, widget: bool = False, browser: str | None = None
+) -> str:
     scheme, rest = base_url.rstrip("/").split("://", 1)
     ws_scheme = "wss" if scheme == "https" else "ws"
-    return f"{ws_scheme}://{rest}/emulator/v1/users/{user_id}/console"
+    url = f"{ws_scheme}://{rest}/emulator/v1/users/{user_id}/console"
+    query = {"widget": "1"} if widget else {}
+    if browser:
+        query["browser"] = browser
+    return f"{url}?{urlencode(query)}" if query else url
 
 
 class ConsoleClient:
@@ -54,8 +65,10 @@ class ConsoleClient:
         *,
         ssl_context: ssl.SSLContext | None = None,
         queue_events: bool = True,
+        widget: bool = False,
+        browser: str | None = None,
     ) -> None:
-        self.url = console_url(base_url, user_id)
+        self.url = console_url(base_url, user_id, widget, browser)
         self.user_id = user_id
         self.ssl_context = ssl_context
         self.queue_events = queue_events
@@ -112,7 +125,8 @@ class ConsoleClient:
             transport.abort()
 
     def on(self, name: str, handler: Handler) -> None:
-        key = name if name == "*" or name.startswith("lightning:") else f"lightning:{name}"
+        plain = name in ("*", "hello") or name.startswith("lightning:")
+        key = name if plain else f"lightning:{name}"
         self._handlers.setdefault(key, []).append(handler)
 
     async def next_event(self, timeout: float = 5) -> dict[str, Any]:
@@ -140,6 +154,12 @@ class ConsoleClient:
                 kind = message.get("type")
                 if kind == "event":
                     await self._dispatch(message)
+                elif kind == "hello":
+                    self.hello = message
+                    for handler in self._handlers.get("hello", ()):
+                        outcome = handler(message)
+                        if inspect.isawaitable(outcome):
+                            await outcome
                 elif kind in ("result", "error"):
                     future = self._pending.get(message.get("id"))
                     if future is None or future.done():

@@ -83,10 +83,70 @@ async def omni_login(request: Request) -> Response:
 
 
 async def omni_logout(request: Request) -> Response:
+    """The agent logs out (no body), or Omni logs the agent out with a `reason`:
+    OmniSupervisorLogout, MaintenanceLogout, DuplicateLogin, DuplicateLoginInSameBrowser."""
     org = org_of(request)
     user = org.omni.user(request.path_params["user_id"])
-    org.publish(org.omni.logout(user["Id"]))
+    body = await json_body(request, required=False)
+    reason = string_field(body, "reason", required=False)
+    org.publish(org.omni.logout(user["Id"], reason))
     return JSONResponse(org.omni.snapshot(user["Id"]))
+
+
+def _active(body: dict[str, Any]) -> bool:
+    value = body.get("active")
+    if not isinstance(value, bool):
+        raise OmniError(422, "INVALID_BODY", "field 'active' must be true or false")
+    return value
+
+
+async def get_maintenance(request: Request) -> Response:
+    return JSONResponse({"active": org_of(request).omni.maintenance})
+
+
+async def put_maintenance(request: Request) -> Response:
+    """Omni-Channel maintenance: `active: true` logs every online agent out with
+    MaintenanceLogout and refuses logins; `active: false` ends it and the consoles' Omni link
+    comes back (each console gets a fresh hello)."""
+    org = org_of(request)
+    active = _active(await json_body(request))
+    if active:
+        org.publish(org.omni.start_maintenance())
+    elif org.omni.maintenance:
+        org.omni.end_maintenance()
+        org.consoles.reconnect_consoles(org.hub.users())
+    return await get_maintenance(request)
+
+
+async def put_connection_error(request: Request) -> Response:
+    """`active: true` raises lightning:omniChannelConnectionError in the user's Omni consoles
+    (optional `error` object) and makes their toolkit calls reject until `active: false`."""
+    org = org_of(request)
+    user = org.omni.user(request.path_params["user_id"])
+    body = await json_body(request)
+    active = _active(body)
+    error = body.get("error", {"message": "Omni-Channel lost its connection to Salesforce"})
+    if not isinstance(error, dict):
+        raise OmniError(422, "INVALID_BODY", "field 'error' must be an object")
+    if active:
+        org.consoles.start_connection_error(user["Id"], error)
+    else:
+        org.consoles.end_connection_error(user["Id"])
+    return JSONResponse({"active": user["Id"] in org.consoles.connection_errors})
+
+
+async def get_toolkit_faults(request: Request) -> Response:
+    org = org_of(request)
+    user = org.omni.user(request.path_params["user_id"])
+    return JSONResponse(dict(org.consoles.faults.get(user["Id"], {})))
+
+
+async def put_toolkit_faults(request: Request) -> Response:
+    """`{"<toolkit method>": "reject" | "reject_when_offline" | "hang" | null}`."""
+    org = org_of(request)
+    user = org.omni.user(request.path_params["user_id"])
+    body = await json_body(request)
+    return JSONResponse(org.consoles.set_faults(user["Id"], body))
 
 
 async def omni_status(request: Request) -> Response:
@@ -140,6 +200,13 @@ async def work_action(request: Request) -> Response:
         work, events = org.omni.decline(ref, reason)
     elif action == "close":
         work, events = org.omni.close(ref)
+    elif action == "push-timeout":
+        work, events = org.omni.push_timeout(ref)
+    elif action == "cancel":
+        work, events = org.omni.cancel(ref)
+    elif action == "transfer":
+        body = await json_body(request, required=False)
+        work, events = org.omni.transfer(ref, string_field(body, "user_id", required=False))
     else:
         raise OmniError(404, "NOT_FOUND", f"no action {action!r}")
     org.publish(events)
@@ -239,26 +306,76 @@ async def put_limits(request: Request) -> Response:
 
 async def get_presence_config(request: Request) -> Response:
     org = org_of(request)
-    status = org.omni.decline_status
+    omni = org.omni
+    status = omni.decline_status
+    on_timeout = omni.push_timeout_status
     config = org.store.get("PresenceUserConfig", org.store.setting("presence_user_config_id") or "")
+    seconds = {omni.push_timeout_seconds(c) for c in omni.channels}
     return JSONResponse(
         {
             "developer_name": config["DeveloperName"] if config else None,
             "capacity": config["Capacity"] if config else None,
+            "interruptible_capacity": config["InterruptibleCapacity"] if config else None,
             "decline_status": status.developer_name if status else None,
+            "push_timeout_status": on_timeout.developer_name if on_timeout else None,
+            "push_timeout_seconds": seconds.pop() if len(seconds) == 1 else None,
+            "push_timeout_declined_event": omni.push_timeout_declined_event,
         }
     )
 
 
+_PRESENCE_CONFIG_FIELDS = (
+    "decline_status",
+    "push_timeout_status",
+    "push_timeout_seconds",
+    "push_timeout_declined_event",
+    "interruptible_capacity",
+)
+
+
 async def put_presence_config(request: Request) -> Response:
-    """Set the presence configuration's status on decline (OmniDeclineWork); null = none."""
+    """The presence configuration's status on decline (OmniDeclineWork) and on push time-out
+    (OmniPushTimeout) (null = none), the push time-out of every routing configuration (seconds,
+    0 = off), whether a push time-out also raises WorkDeclined, the interruptible capacity."""
+    org = org_of(request)
     body = await json_body(request)
-    if "decline_status" not in body:
-        raise OmniError(422, "INVALID_BODY", "field 'decline_status' is required (or null)")
-    value = body["decline_status"]
-    if value is not None and not isinstance(value, str):
-        raise OmniError(422, "INVALID_BODY", "'decline_status' must be a status name or null")
-    org_of(request).omni.set_decline_status(value)
+    unknown = [k for k in body if k not in _PRESENCE_CONFIG_FIELDS]
+    if unknown or not body:
+        known = ", ".join(_PRESENCE_CONFIG_FIELDS)
+        raise OmniError(422, "INVALID_BODY", f"give one or more of {known}")
+    problems = []
+    for key in ("decline_status", "push_timeout_status"):
+        if key in body and body[key] is not None and not isinstance(body[key], str):
+            problems.append(f"'{key}' must be a status name or null")
+    for key in ("push_timeout_seconds", "interruptible_capacity"):
+        value = body.get(key, 0)
+        nullable = key == "interruptible_capacity" and value is None
+        if not nullable and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            problems.append(f"'{key}' must be a whole number >= 0")
+    if not isinstance(body.get("push_timeout_declined_event", False), bool):
+        problems.append("'push_timeout_declined_event' must be true or false")
+    if problems:
+        raise OmniError(422, "INVALID_BODY", "; ".join(problems))
+    omni = org.omni
+    for key in ("decline_status", "push_timeout_status"):  # unknown names: 422, nothing saved
+        if body.get(key) is not None:
+            omni.status_by_dev(body[key])
+    with org.store.tx():
+        if "decline_status" in body:
+            omni.set_decline_status(body["decline_status"])
+        if "push_timeout_status" in body:
+            omni.set_push_timeout_status(body["push_timeout_status"])
+        if "push_timeout_seconds" in body:
+            omni.set_push_timeout_seconds(body["push_timeout_seconds"])
+        if "push_timeout_declined_event" in body:
+            omni.set_push_timeout_declined_event(body["push_timeout_declined_event"])
+        if "interruptible_capacity" in body:
+            config_id = org.store.setting("presence_user_config_id") or ""
+            org.store.update(
+                "PresenceUserConfig",
+                config_id,
+                {"InterruptibleCapacity": body["interruptible_capacity"]},
+            )
     return await get_presence_config(request)
 
 
@@ -460,6 +577,19 @@ routes = [
     Route(f"{_P}/users/{{user_id}}/omni/login", _guard(omni_login), methods=["POST"]),
     Route(f"{_P}/users/{{user_id}}/omni/logout", _guard(omni_logout), methods=["POST"]),
     Route(f"{_P}/users/{{user_id}}/omni/status", _guard(omni_status), methods=["PUT"]),
+    Route(
+        f"{_P}/users/{{user_id}}/omni/connection-error",
+        _guard(put_connection_error),
+        methods=["PUT"],
+    ),
+    Route(
+        f"{_P}/users/{{user_id}}/omni/toolkit-faults", _guard(get_toolkit_faults), methods=["GET"]
+    ),
+    Route(
+        f"{_P}/users/{{user_id}}/omni/toolkit-faults", _guard(put_toolkit_faults), methods=["PUT"]
+    ),
+    Route(f"{_P}/omni/maintenance", _guard(get_maintenance), methods=["GET"]),
+    Route(f"{_P}/omni/maintenance", _guard(put_maintenance), methods=["PUT"]),
     Route(f"{_P}/work", _guard(create_work), methods=["POST"]),
     Route(f"{_P}/work/{{work_id}}", _guard(get_work), methods=["GET"]),
     Route(f"{_P}/work/{{work_id}}/{{action}}", _guard(work_action), methods=["POST"]),

@@ -20,8 +20,17 @@ Message = dict[str, Any]
 
 
 class Subscription:
-    def __init__(self, user_id: str) -> None:
+    """One console socket of a user. A `widget` console runs an Omni-Channel session (the
+    console page, a headless console); another console of the same user that opens one while
+    the user is online takes Omni over and this one is `displaced` (logged out with a
+    DuplicateLogin reason): it then gets no Omni events. `browser` tells two tabs of one browser
+    from two browsers. Observers (widget=False) see every event and own nothing."""
+
+    def __init__(self, user_id: str, *, widget: bool = False, browser: str | None = None) -> None:
         self.user_id = user_id
+        self.widget = widget
+        self.browser = browser
+        self.displaced = False
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
 
@@ -44,11 +53,24 @@ class EventHub:
         self.store = store
         self._subscribers: dict[str, set[Subscription]] = {}
 
-    def subscribe(self, user_id: str) -> Subscription:
+    def subscribe(
+        self, user_id: str, *, widget: bool = False, browser: str | None = None
+    ) -> Subscription:
         """Call from the WebSocket's own event loop."""
-        sub = Subscription(user_id)
+        sub = Subscription(user_id, widget=widget, browser=browser)
         self._subscribers.setdefault(user_id, set()).add(sub)
         return sub
+
+    def subscribers(self, user_id: str) -> list[Subscription]:
+        return list(self._subscribers.get(user_id, ()))
+
+    def users(self) -> list[str]:
+        return list(self._subscribers)
+
+    def send_to(self, sub: Subscription, name: str, params: dict[str, Any]) -> None:
+        """An event for one console only (numbered in its user's sequence)."""
+        seq = self.store.next_serial(f"console_seq:{sub.user_id}")
+        sub.put({"type": "event", "name": name, "params": params, "seq": seq})
 
     def unsubscribe(self, sub: Subscription) -> None:
         subs = self._subscribers.get(sub.user_id)
@@ -65,4 +87,5 @@ class EventHub:
             seq = self.store.next_serial(f"console_seq:{event.user_id}")
             message = {"type": "event", "name": event.name, "params": event.params, "seq": seq}
             for sub in list(self._subscribers.get(event.user_id, ())):
-                sub.put(message)
+                if not sub.displaced:
+                    sub.put(message)

@@ -31,6 +31,10 @@ PREFIXES: dict[str, str] = {
     "Case": "500",
     "LiveChatTranscript": "570",
     "Lead": "00Q",
+    # MessagingSession (0Mw) and VoiceCall (0LQ): not in Salesforce's reference pages; the
+    # prefixes real org ids of these objects carry (public code and records).
+    "MessagingSession": "0Mw",
+    "VoiceCall": "0LQ",
     "QueryLocator": "01g",
     # Access control (permissions.py). 0PS, 0Pa, 110, 0J0 and 08y are the prefixes these
     # objects have in real orgs; 00e is the Profile prefix (profile-owned permission sets).

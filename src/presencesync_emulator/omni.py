@@ -12,6 +12,11 @@ was assigned work least recently ("least active"). Assigned -> Opened (accept) -
 Assigned -> Declined puts the item back in the queue for anyone but the decliner. Logging out
 with Assigned work returns it to the queue (the AgentWork becomes "Unavailable"); Opened work
 stays with the agent, as in Salesforce, where the record stays open in the agent's console.
+Assigned -> DeclinedOnPushTimeout when the routing configuration's push time-out runs out (the
+item is rerouted, the agent moves to the presence configuration's status on push time-out with
+reason OmniPushTimeout); Assigned/Opened -> Canceled (the item no longer needs routing) or
+Transferred (to another agent or back to the queue). UserServicePresence keeps IdleDuration,
+AtCapacityDuration and AverageCapacity, updated when the agent's workload changes.
 """
 
 from __future__ import annotations
@@ -43,6 +48,24 @@ REASONS = frozenset(
         REASON_PUSH_TIMEOUT,
     }
 )
+# Values of lightning:omniChannelLogout's `reason` (the agent's own logout carries none).
+LOGOUT_DUPLICATE = "DuplicateLogin"
+LOGOUT_DUPLICATE_SAME_BROWSER = "DuplicateLoginInSameBrowser"
+LOGOUT_MAINTENANCE = "MaintenanceLogout"
+LOGOUT_SUPERVISOR = "OmniSupervisorLogout"
+LOGOUT_REASONS = frozenset(
+    {LOGOUT_DUPLICATE, LOGOUT_DUPLICATE_SAME_BROWSER, LOGOUT_MAINTENANCE, LOGOUT_SUPERVISOR}
+)
+
+# Bookkeeping of the emulator's own: the running workload of each presence row (for
+# IdleDuration, AtCapacityDuration, AverageCapacity), and the subject of work items whose
+# object has no text field for one.
+_OMNI_TABLES = """
+CREATE TABLE IF NOT EXISTS emu_presence_load (
+    presence_id TEXT PRIMARY KEY, since REAL NOT NULL, workload REAL NOT NULL,
+    idle_s REAL NOT NULL, at_capacity_s REAL NOT NULL, load_s REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS emu_work_subject (item_id TEXT PRIMARY KEY, subject TEXT);
+"""
 
 OPEN_STATUSES = ("Assigned", "Opened")
 EV = "lightning:omniChannel"
@@ -113,6 +136,8 @@ def _num(value: float) -> int | float:
 class Omni:
     def __init__(self, store: Store) -> None:
         self.store = store
+        with store.lock:
+            store.conn.executescript(_OMNI_TABLES)
         self._load_setup()
 
     # -- setup (presence statuses and channels are configuration: read once) ---------------
@@ -274,9 +299,12 @@ class Omni:
         with self.store.tx():
             if self.current_presence(uid) is not None:
                 return self.set_status(uid, status, reason)
+            if self.maintenance:
+                raise OmniError(503, "OMNI_MAINTENANCE", "Omni-Channel is down for maintenance")
             self._open_presence(uid, status, self.store.now())
             events = [
-                OmniEvent(uid, EV + "LoginSuccess", {"userId": uid, "statusId": status.id}),
+                # Documented response: statusId only.
+                OmniEvent(uid, EV + "LoginSuccess", {"statusId": status.id}),
                 self._status_event(uid, status, REASON_LOGIN),
             ]
             events += self._route()
@@ -300,7 +328,12 @@ class Omni:
             events += self._route()
         return events
 
-    def logout(self, user_id: str) -> list[OmniEvent]:
+    def logout(self, user_id: str, reason: str | None = None) -> list[OmniEvent]:
+        """Log out of Omni: the agent's own logout (no `reason`), or Omni's, with one of
+        LOGOUT_REASONS (a supervisor, a maintenance, a duplicate login)."""
+        if reason is not None and reason not in LOGOUT_REASONS:
+            known = ", ".join(sorted(LOGOUT_REASONS))
+            raise OmniError(422, "INVALID_REASON", f"unknown reason {reason!r} (known: {known})")
         uid = self.user(user_id)["Id"]
         with self.store.tx():
             current = self.current_presence(uid)
@@ -317,7 +350,7 @@ class Omni:
             events: list[OmniEvent] = []
             if self.used(uid) != before:
                 events.append(self._workload_event(uid, before))
-            events.append(OmniEvent(uid, EV + "Logout", {}))
+            events.append(OmniEvent(uid, EV + "Logout", {"reason": reason} if reason else {}))
             events += self._route()
         return events
 
@@ -335,7 +368,17 @@ class Omni:
                 "StatusStartDate": now,
                 "CreatedDate": now,
                 "ConfiguredCapacity": self.capacity(user_id),
+                "ConfiguredInterruptCapacity": self.interruptible_capacity(user_id),
+                "IdleDuration": 0,
+                "AtCapacityDuration": 0,
+                "AverageCapacity": _num(self.used(user_id)),
             },
+        )
+        row = self.current_presence(user_id)
+        assert row is not None
+        self.store.execute(
+            "INSERT OR REPLACE INTO emu_presence_load VALUES (?, ?, ?, 0, 0, 0)",
+            (row["Id"], at.timestamp(), self.used(user_id)),
         )
 
     def _close_presence(self, row: dict[str, Any], end: datetime) -> None:
@@ -344,11 +387,58 @@ class Omni:
             "UserServicePresence",
             row["Id"],
             {
+                **self._account_load(row, end, 0.0),
                 "IsCurrentState": False,
                 "StatusEndDate": sf_datetime(end),
                 "StatusDuration": max(0, int((end - start).total_seconds())),
             },
         )
+
+    def _account_load(self, row: dict[str, Any], now: datetime, workload: float) -> dict[str, Any]:
+        """Add the time since the last workload change to the presence row's durations and
+        its time-weighted average, and start counting `workload` from `now`."""
+        start = parse_sf_datetime(row["StatusStartDate"]).timestamp()
+        found = self.store.query(
+            "SELECT since, workload, idle_s, at_capacity_s, load_s FROM emu_presence_load "
+            "WHERE presence_id = ?",
+            (row["Id"],),
+        )
+        since, current, idle, at_capacity, load = found[0] if found else (start, 0.0, 0, 0, 0)
+        moment = now.timestamp()
+        elapsed = max(0.0, moment - since)
+        capacity = row.get("ConfiguredCapacity") or DEFAULT_CAPACITY
+        idle += elapsed if current <= 0 else 0.0
+        at_capacity += elapsed if current >= capacity else 0.0
+        load += elapsed * current
+        self.store.execute(
+            "INSERT OR REPLACE INTO emu_presence_load VALUES (?, ?, ?, ?, ?, ?)",
+            (row["Id"], moment, workload, idle, at_capacity, load),
+        )
+        total = moment - start
+        average = load / total if total > 0 else current
+        return {
+            "IdleDuration": int(idle),
+            "AtCapacityDuration": int(at_capacity),
+            "AverageCapacity": round(average, 2),
+        }
+
+    def _load_changed(self, user_id: str) -> None:
+        """The agent's workload changed (assigned, declined, closed, ...): bring the current
+        presence row's capacity fields up to date, as Salesforce does at such moments."""
+        row = self.current_presence(user_id)
+        if row is not None:
+            fields = self._account_load(row, self.store.now(), self.used(user_id))
+            self.store.update("UserServicePresence", row["Id"], fields)
+
+    def interruptible_capacity(self, user_id: str) -> int | None:
+        """The presence configuration's interruptible capacity (None: the feature is off)."""
+        rows = self.store.query(
+            'SELECT c."InterruptibleCapacity" FROM "PresenceUserConfigUser" u '
+            'JOIN "PresenceUserConfig" c ON c."Id" = u."PresenceUserConfigId" '
+            'WHERE u."UserId" = ?',
+            (user_id,),
+        )
+        return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def _status_event(self, user_id: str, status: PresenceStatus, reason: str) -> OmniEvent:
         return OmniEvent(
@@ -364,14 +454,13 @@ class Omni:
         )
 
     def _workload_event(self, user_id: str, before: float) -> OmniEvent:
-        return OmniEvent(
+        self._load_changed(user_id)
+        return _workload(
             user_id,
-            EV + "WorkloadChanged",
-            {
-                "configuredCapacity": self.capacity(user_id),
-                "previousWorkload": _num(before),
-                "newWorkload": _num(self.used(user_id)),
-            },
+            self.capacity(user_id),
+            self.interruptible_capacity(user_id),
+            before,
+            self.used(user_id),
         )
 
     # -- work -------------------------------------------------------------------------------
@@ -435,6 +524,31 @@ class Omni:
                     "IsClosed": False,
                 },
             )
+        if entity == "MessagingSession":
+            number = self.store.next_serial("MessagingSessionName")
+            item_id = self.store.insert(
+                "MessagingSession",
+                {
+                    "Name": f"MS-{number:08d}",
+                    "Status": "Waiting",
+                    "ChannelType": "EmbeddedMessaging",
+                    "Origin": "InboundInitiated",
+                    "StartTime": self.store.now_text(),
+                },
+            )
+            self._keep_subject(item_id, subject)
+            return item_id
+        if entity == "VoiceCall":
+            item_id = self.store.insert(
+                "VoiceCall",
+                {
+                    "CallType": "Inbound",
+                    "CallDisposition": "new",
+                    "CallStartDateTime": self.store.now_text(),
+                },
+            )
+            self._keep_subject(item_id, subject)
+            return item_id
         if entity == "LiveChatTranscript":
             number = self.store.next_serial("LiveChatTranscriptName")
             return self.store.insert(
@@ -457,14 +571,27 @@ class Omni:
             },
         )
 
+    def _keep_subject(self, item_id: str, subject: str) -> None:
+        self.store.execute(
+            "INSERT OR REPLACE INTO emu_work_subject (item_id, subject) VALUES (?, ?)",
+            (item_id, subject),
+        )
+
     def _subject(self, item_id: str) -> str | None:
         prefix = item_id[:3]
+        if prefix in (ids.PREFIXES["MessagingSession"], ids.PREFIXES["VoiceCall"]):
+            rows = self.store.query(
+                "SELECT subject FROM emu_work_subject WHERE item_id = ?", (item_id,)
+            )
+            return rows[0][0] if rows else None
         if prefix == ids.PREFIXES["Case"]:
             row = self.store.get("Case", item_id)
             return row["Subject"] if row else None
         if prefix == ids.PREFIXES["LiveChatTranscript"]:
             row = self.store.get("LiveChatTranscript", item_id)
             return row["Body"] if row else None
+        if prefix != ids.PREFIXES["Lead"]:
+            return None
         row = self.store.get("Lead", item_id)
         return row["Description"] if row else None
 
@@ -542,14 +669,11 @@ class Omni:
             )
             self._requeue(work, now)
             events = [
+                # Documented response: workItemId and workId (the reason is on the AgentWork).
                 OmniEvent(
                     uid,
                     EV + "WorkDeclined",
-                    {
-                        "workItemId": work["WorkItemId"],
-                        "workId": work["Id"],
-                        "declineReason": reason or "",
-                    },
+                    {"workItemId": work["WorkItemId"], "workId": work["Id"]},
                 ),
                 self._workload_event(uid, before),
             ]
@@ -573,14 +697,7 @@ class Omni:
             )
 
     def _apply_decline_status(self, user_id: str) -> list[OmniEvent]:
-        status = self.decline_status
-        current = self.current_presence(user_id)
-        if status is None or current is None or current["ServicePresenceStatusId"] == status.id:
-            return []
-        now = self.store.now()
-        self._close_presence(current, now)
-        self._open_presence(user_id, status, now)
-        return [self._status_event(user_id, status, REASON_DECLINE)]
+        return self._apply_status(user_id, self.decline_status, REASON_DECLINE)
 
     def close(self, ref: str, user_id: str | None = None) -> tuple[dict[str, Any], list[OmniEvent]]:
         with self.store.tx():
@@ -611,6 +728,230 @@ class Omni:
             events += self._route()
             return self.describe_work(self.store.get("AgentWork", work["Id"]) or work), events
 
+    # -- push time-out, cancel, transfer ------------------------------------------------------
+
+    def push_timeout_seconds(self, channel_id: str) -> int:
+        """The routing configuration's push time-out of a channel (0: none)."""
+        channel = self.channels.get(channel_id)
+        if channel is None or not channel.routing_config_id:
+            return 0
+        row = self.store.get("QueueRoutingConfig", channel.routing_config_id)
+        return int(row["PushTimeout"] or 0) if row else 0
+
+    def set_push_timeout_seconds(self, seconds: int) -> None:
+        """Set every routing configuration's push time-out (0: off)."""
+        for row in self.store.find("QueueRoutingConfig"):
+            self.store.update("QueueRoutingConfig", row["Id"], {"PushTimeout": seconds})
+
+    @property
+    def push_timeout_status(self) -> PresenceStatus | None:
+        """The presence configuration's status on push time-out (None: unchanged)."""
+        dev = self.store.setting("push_timeout_status")
+        return self._status_by_dev.get(dev) if dev else None
+
+    def set_push_timeout_status(self, developer_name: str | None) -> None:
+        if developer_name is None:
+            self.store.execute("DELETE FROM emu_setting WHERE key = 'push_timeout_status'")
+        else:
+            self.store.set_setting(
+                "push_timeout_status", self.status_by_dev(developer_name).developer_name
+            )
+
+    @property
+    def push_timeout_declined_event(self) -> bool:
+        """Whether a push time-out also raises lightning:omniChannelWorkDeclined (Salesforce
+        does not say; off by default)."""
+        return self.store.setting("push_timeout_declined_event") == "1"
+
+    def set_push_timeout_declined_event(self, on: bool) -> None:
+        self.store.set_setting("push_timeout_declined_event", "1" if on else "0")
+
+    def due_push_timeouts(self) -> list[str]:
+        """Assigned AgentWork whose routing configuration's push time-out ran out."""
+        now = self.store.now()
+        due = []
+        for work in self.store.find("AgentWork", "\"Status\" = 'Assigned'"):
+            seconds = self.push_timeout_seconds(work["ServiceChannelId"])
+            assigned = work["AssignedDateTime"]
+            waited = (now - parse_sf_datetime(assigned)).total_seconds() if assigned else 0
+            if seconds > 0 and waited >= seconds:
+                due.append(work["Id"])
+        return due
+
+    def push_timeout(
+        self, ref: str, user_id: str | None = None
+    ) -> tuple[dict[str, Any], list[OmniEvent]]:
+        """The agent let a pushed item time out: the AgentWork is DeclinedOnPushTimeout, the
+        item goes back to the queue (not to this agent again), and the agent moves to the
+        status on push time-out, if one is configured, with reason OmniPushTimeout."""
+        with self.store.tx():
+            work = self.resolve_work(ref, user_id)
+            self._require(work, "Assigned", "time out")
+            uid = work["UserId"]
+            before = self.used(uid)
+            now = self.store.now_text()
+            self.store.update(
+                "AgentWork",
+                work["Id"],
+                {
+                    "Status": "DeclinedOnPushTimeout",
+                    "DeclineDateTime": now,
+                    "AgentCapacityWhenDeclined": before,
+                },
+            )
+            self.store.execute(
+                "INSERT OR IGNORE INTO emu_decline (work_item_id, user_id) VALUES (?, ?)",
+                (work["WorkItemId"], uid),
+            )
+            self._requeue(work, now)
+            events: list[OmniEvent] = []
+            if self.push_timeout_declined_event:
+                params = {"workItemId": work["WorkItemId"], "workId": work["Id"]}
+                events.append(OmniEvent(uid, EV + "WorkDeclined", params))
+            events.append(self._workload_event(uid, before))
+            events += self._apply_status(uid, self.push_timeout_status, REASON_PUSH_TIMEOUT)
+            events += self._route()
+            return self.describe_work(self.store.get("AgentWork", work["Id"]) or work), events
+
+    def expire_push_timeouts(self) -> list[OmniEvent]:
+        events: list[OmniEvent] = []
+        for work_id in self.due_push_timeouts():
+            try:
+                events += self.push_timeout(work_id)[1]
+            except OmniError:  # accepted or declined in the meantime
+                continue
+        return events
+
+    def cancel(self, ref: str) -> tuple[dict[str, Any], list[OmniEvent]]:
+        """The item no longer needs routing (e.g. the customer left): a queued item leaves the
+        queue; an Assigned or Opened AgentWork becomes Canceled and frees its capacity."""
+        rid = ids.normalize(ref) if ids.is_valid_id(ref) else ref
+        with self.store.tx():
+            work = self.store.get("AgentWork", rid)
+            item_id = work["WorkItemId"] if work else rid
+            if work is None and not self.work_item_known(rid):
+                raise OmniError(404, "NOT_FOUND", f"no work {ref!r}")
+            if work is None:
+                works = self.store.find(
+                    "AgentWork", '"WorkItemId" = ?', (rid,), order='"CreatedDate" DESC, "Id" DESC'
+                )
+                work = works[0] if works and works[0]["Status"] in OPEN_STATUSES else None
+            events: list[OmniEvent] = []
+            if work is not None:
+                if work["Status"] not in OPEN_STATUSES:
+                    raise OmniError(
+                        409,
+                        "ILLEGAL_TRANSITION",
+                        f"cannot cancel work {work['Id']} in status {work['Status']}",
+                    )
+                uid = work["UserId"]
+                before = self.used(uid)
+                now = self.store.now()
+                self.store.update(
+                    "AgentWork",
+                    work["Id"],
+                    {"Status": "Canceled", "CancelDateTime": sf_datetime(now)},
+                )
+                # Salesforce documents no console event for a canceled work item; the
+                # workload change is the one the agent's console sees.
+                events.append(self._workload_event(uid, before))
+            self.store.execute(
+                'DELETE FROM "PendingServiceRouting" WHERE "WorkItemId" = ?', (item_id,)
+            )
+            self._close_item(item_id, self.store.now())
+            events += self._route()
+            if work is not None:
+                return self.describe_work(self.store.get("AgentWork", work["Id"]) or work), events
+            return self.describe_item(item_id) | {"status": "Canceled"}, events
+
+    def transfer(
+        self, ref: str, to_user: str | None = None
+    ) -> tuple[dict[str, Any], list[OmniEvent]]:
+        """An agent transfers an item to another agent (assigned to them at once) or back to
+        the queue: the AgentWork becomes Transferred and a new one starts."""
+        with self.store.tx():
+            work = self.resolve_work(ref)
+            if work["Status"] not in OPEN_STATUSES:
+                raise OmniError(
+                    409,
+                    "ILLEGAL_TRANSITION",
+                    f"cannot transfer work {work['Id']} in status {work['Status']}",
+                )
+            target = self.user(to_user)["Id"] if to_user else None
+            if target is not None and self.current_status(target) is None:
+                raise OmniError(409, "NOT_LOGGED_IN", f"user {target} is not online in Omni")
+            uid = work["UserId"]
+            before = self.used(uid)
+            now = self.store.now_text()
+            self.store.update("AgentWork", work["Id"], {"Status": "Transferred"})
+            events = [self._workload_event(uid, before)]
+            psr = self.store.find(
+                "PendingServiceRouting", '"WorkItemId" = ?', (work["WorkItemId"],)
+            )
+            if not psr:
+                channel = self.channels[work["ServiceChannelId"]]
+                self.store.insert(
+                    "PendingServiceRouting",
+                    {
+                        "WorkItemId": work["WorkItemId"],
+                        "ServiceChannelId": channel.id,
+                        "QueueRoutingConfigId": channel.routing_config_id or None,
+                        "CapacityWeight": work["CapacityWeight"],
+                        "IsPushed": False,
+                        "RoutingType": "QueueBased",
+                        "RoutingPriority": 1,
+                    },
+                )
+                psr = self.store.find(
+                    "PendingServiceRouting", '"WorkItemId" = ?', (work["WorkItemId"],)
+                )
+            else:
+                self._requeue(work, now)
+            if target is not None:
+                candidate = _Candidate(
+                    target,
+                    frozenset(),
+                    self.capacity(target),
+                    self.used(target),
+                    "",
+                )
+                events += self._assign(psr[0], candidate)
+            events += self._route()
+            return self.describe_work(self.store.get("AgentWork", work["Id"]) or work), events
+
+    def _apply_status(
+        self, user_id: str, status: PresenceStatus | None, reason: str
+    ) -> list[OmniEvent]:
+        current = self.current_presence(user_id)
+        if status is None or current is None or current["ServicePresenceStatusId"] == status.id:
+            return []
+        now = self.store.now()
+        self._close_presence(current, now)
+        self._open_presence(user_id, status, now)
+        return [self._status_event(user_id, status, reason)]
+
+    # -- maintenance ----------------------------------------------------------------------------
+
+    @property
+    def maintenance(self) -> bool:
+        return self.store.setting("omni_maintenance") == "1"
+
+    def start_maintenance(self) -> list[OmniEvent]:
+        """Omni-Channel goes down: every online agent is logged out (MaintenanceLogout), and
+        nobody can log in until it ends."""
+        events: list[OmniEvent] = []
+        with self.store.tx():
+            self.store.set_setting("omni_maintenance", "1")
+            online = self.store.query(
+                'SELECT "UserId" FROM "UserServicePresence" WHERE "IsCurrentState" = 1'
+            )
+            for (uid,) in online:
+                events += self.logout(uid, LOGOUT_MAINTENANCE)
+        return events
+
+    def end_maintenance(self) -> None:
+        self.store.execute("DELETE FROM emu_setting WHERE key = 'omni_maintenance'")
+
     def _requeue(self, work: dict[str, Any], now: str) -> None:
         self.store.execute(
             'UPDATE "PendingServiceRouting" SET "IsPushed" = 0, "LastModifiedDate" = ?, '
@@ -625,6 +966,10 @@ class Omni:
             changes["Status"] = "Working"
         elif sobject == "LiveChatTranscript":
             changes["Status"] = "InProgress"
+        elif sobject == "MessagingSession":
+            changes.update(Status="Active", AcceptTime=self.store.now_text())
+        elif sobject == "VoiceCall":
+            changes.update(CallDisposition="in-progress", CallAcceptDateTime=self.store.now_text())
         self.store.update(sobject, item_id, changes)
 
     def _close_item(self, item_id: str, now: datetime) -> None:
@@ -634,6 +979,16 @@ class Omni:
         elif sobject == "LiveChatTranscript":
             self.store.update(
                 "LiveChatTranscript", item_id, {"Status": "Completed", "EndTime": sf_datetime(now)}
+            )
+        elif sobject == "MessagingSession":
+            self.store.update(
+                "MessagingSession", item_id, {"Status": "Ended", "EndTime": sf_datetime(now)}
+            )
+        elif sobject == "VoiceCall":
+            self.store.update(
+                "VoiceCall",
+                item_id,
+                {"CallDisposition": "completed", "CallEndDateTime": sf_datetime(now)},
             )
 
     # -- routing ----------------------------------------------------------------------------
@@ -724,26 +1079,47 @@ class Omni:
         self.store.update("PendingServiceRouting", psr["Id"], {"IsPushed": True})
         agent.used += float(psr["CapacityWeight"])
         agent.last_assigned = now
+        self._load_changed(agent.user_id)
         return [
             OmniEvent(
                 agent.user_id,
                 EV + "WorkAssigned",
                 {"workItemId": psr["WorkItemId"], "workId": work_id},
             ),
-            OmniEvent(
+            _workload(
                 agent.user_id,
-                EV + "WorkloadChanged",
-                {
-                    "configuredCapacity": agent.capacity,
-                    "previousWorkload": _num(before),
-                    "newWorkload": _num(agent.used),
-                },
+                agent.capacity,
+                self.interruptible_capacity(agent.user_id),
+                before,
+                agent.used,
             ),
         ]
 
 
+WORK_ITEM_SOBJECTS = ("Case", "LiveChatTranscript", "Lead", "MessagingSession", "VoiceCall")
+
+
 def _item_sobject(item_id: str) -> str:
-    for name in ("Case", "LiveChatTranscript", "Lead"):
+    for name in WORK_ITEM_SOBJECTS:
         if item_id.startswith(ids.PREFIXES[name]):
             return name
     raise OmniError(404, "NOT_FOUND", f"{item_id!r} is not a work item")
+
+
+def _workload(
+    user_id: str, capacity: int, interruptible: int | None, before: float, after: float
+) -> OmniEvent:
+    """lightning:omniChannelWorkloadChanged, with the documented interruptible fields (the
+    emulator routes no interruptible work: those workloads are 0)."""
+    return OmniEvent(
+        user_id,
+        EV + "WorkloadChanged",
+        {
+            "configuredCapacity": capacity,
+            "previousWorkload": _num(before),
+            "newWorkload": _num(after),
+            "configuredInterruptibleCapacity": interruptible or 0,
+            "previousInterruptibleWorkload": 0,
+            "newInterruptibleWorkload": 0,
+        },
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from presencesync_emulator.consoles import ConsoleSessions
 from presencesync_emulator.events import EventHub
 from presencesync_emulator.omni import Omni, OmniEvent
 from presencesync_emulator.pubsub.bus import EventBus
@@ -31,6 +32,11 @@ class Org:
     login_audiences: tuple[str, ...] = field(default=DEFAULT_JWT_AUDIENCES)
     # The change event bus (Change Data Capture + Pub/Sub API); None when switched off.
     pubsub: EventBus | None = None
+    # Who owns each user's Omni session, connection errors, toolkit faults (consoles.py).
+    consoles: ConsoleSessions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.consoles = ConsoleSessions(self.omni, self.hub)
 
     @property
     def org_id(self) -> str:

@@ -54,7 +54,15 @@ _PICKLISTS: dict[tuple[str, str], tuple[str, ...]] = {
         "Transferred",
     ),
     ("AgentWork", "RoutingType"): ("QueueBased", "SkillsBased"),
-    ("ServiceChannel", "RelatedEntity"): ("Case", "LiveChatTranscript", "Lead"),
+    ("ServiceChannel", "RelatedEntity"): (
+        "Case",
+        "LiveChatTranscript",
+        "Lead",
+        "MessagingSession",
+        "VoiceCall",
+    ),
+    ("MessagingSession", "Status"): ("New", "Waiting", "Active", "Paused", "Inactive", "Ended"),
+    ("VoiceCall", "CallType"): ("Inbound", "Outbound", "Transfer", "Callback", "Internal"),
     ("Case", "Status"): ("New", "Working", "Escalated", "Closed"),
     ("LiveChatTranscript", "Status"): ("Waiting", "InProgress", "Completed", "Missed"),
 }
@@ -122,6 +130,9 @@ def _route(request: Request, org: Org, access: Access) -> Response:
     parts = [p for p in request.path_params.get("rest", "").split("/") if p]
     method = request.method
     if method not in ("GET", "HEAD"):
+        written = _written_object(parts)
+        if written is not None and (written.deletable or method in ("POST", "PATCH")):
+            return _write(org, written, parts, method)
         if parts[:1] == ["sobjects"]:
             return error(
                 405,
@@ -253,7 +264,7 @@ def _object_summary(obj: ObjectDef, version: str) -> dict[str, Any]:
         "searchable": False,
         "createable": False,
         "updateable": False,
-        "deletable": False,
+        "deletable": obj.deletable,
         "urls": {
             "sobject": base,
             "describe": f"{base}/describe",
@@ -349,6 +360,42 @@ def _sobjects(
     record: dict[str, Any] = {"attributes": _attributes(version)(obj.name, row["Id"])}
     record.update({n: row.get(n) for n in names})
     return JSONResponse(record)
+
+
+def _written_object(parts: list[str]) -> ObjectDef | None:
+    """The Omni-maintained object a write is aimed at (those have Salesforce's own answers)."""
+    if len(parts) not in (2, 3) or parts[0] != "sobjects":
+        return None
+    obj = _LOWER_OBJECTS.get(parts[1].lower())
+    return obj if obj is not None and obj.read_only and obj.deletable else None
+
+
+def _write(org: Org, obj: ObjectDef, parts: list[str], method: str) -> Response:
+    """UserServicePresence: delete() is a supported call (a record goes; deleting the current
+    one logs the agent out of Omni, our reading); create and update are not: Salesforce
+    answers CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY, as its API does for such entities."""
+    if method == "POST" and len(parts) == 2:
+        message = f"entity type cannot be inserted: {obj.label}"
+        return error(400, "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", message)
+    if len(parts) != 3:
+        return not_found()
+    record_id = parts[2]
+    if not ids.is_valid_id(record_id) or not record_id.startswith(obj.key_prefix):
+        return not_found()
+    row = org.store.get(obj.name, ids.normalize(record_id))
+    if row is None:
+        return not_found()
+    if method == "PATCH":
+        message = f"entity type cannot be updated: {obj.label}"
+        return error(400, "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY", message)
+    if method != "DELETE":
+        return error(
+            405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are GET,HEAD"
+        )
+    if row.get("IsCurrentState") and obj.name == "UserServicePresence":
+        org.publish(org.omni.logout(row["UserId"]))
+    org.store.delete(obj.name, row["Id"])
+    return Response(status_code=204)
 
 
 _METHODS = ["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"]

@@ -33,6 +33,7 @@ class ObjectDef:
     fields: tuple[FieldDef, ...]
     # Omni objects are maintained by Omni-Channel itself: the REST API only reads them.
     read_only: bool = True
+    deletable: bool = False  # a read-only object that the API may still delete
     field_map: Mapping[str, FieldDef] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -64,7 +65,8 @@ def _audit(label: str) -> tuple[FieldDef, ...]:
     )
 
 
-_WORK_ITEM_TYPES = ("Case", "LiveChatTranscript", "Lead")
+# What Omni-Channel routes (AgentWork.WorkItemId is polymorphic over these).
+_WORK_ITEM_TYPES = ("Case", "LiveChatTranscript", "Lead", "MessagingSession", "VoiceCall")
 # What SetupEntityAccess.SetupEntityId can point at here (Salesforce: Apex classes, pages,
 # connected apps, ...; presence statuses are granted the same way in Setup).
 _SETUP_ENTITY_TYPES = ("ServicePresenceStatus",)
@@ -150,6 +152,7 @@ OBJECTS: dict[str, ObjectDef] = {
                 _f("Capacity", "int", "Capacity", nillable=False),
                 _f("IsAllowDeclineRequest", "boolean", "Allow Agents to Decline Requests"),
                 _f("IsAutoAcceptEnabled", "boolean", "Auto-Accept Work Requests"),
+                _f("InterruptibleCapacity", "int", "Interruptible Capacity"),
             ),
         ),
         ObjectDef(
@@ -183,7 +186,14 @@ OBJECTS: dict[str, ObjectDef] = {
                 _f("StatusEndDate", "datetime", "Status End Date"),
                 _f("StatusDuration", "int", "Status Duration (seconds)"),
                 _f("ConfiguredCapacity", "int", "Configured Capacity"),
+                # Updated when the agent's capacity changes (assigned, declined, closed work).
+                _f("IdleDuration", "int", "Idle Duration"),
+                _f("AtCapacityDuration", "int", "At Capacity Duration"),
+                _f("AverageCapacity", "double", "Average Capacity"),
+                _f("ConfiguredInterruptCapacity", "int", "Configured Interruptible Capacity"),
             ),
+            read_only=True,
+            deletable=True,  # supported calls: delete(), query(), retrieve(), ... (no create)
         ),
         ObjectDef(
             "AgentWork",
@@ -209,6 +219,8 @@ OBJECTS: dict[str, ObjectDef] = {
                 _f("AcceptDateTime", "datetime", "Accept DateTime"),
                 _f("DeclineDateTime", "datetime", "Decline DateTime"),
                 _f("DeclineReason", "string", "Decline Reason"),
+                _f("AgentCapacityWhenDeclined", "double", "Agent Capacity when Declined"),
+                _f("CancelDateTime", "datetime", "Cancel Date"),
                 _f("CloseDateTime", "datetime", "Close DateTime"),
                 _f("ActiveTime", "int", "Active Time"),
                 _f("HandleTime", "int", "Handle Time"),
@@ -359,6 +371,40 @@ OBJECTS: dict[str, ObjectDef] = {
                 _f("IsApplicableToStyleSrc", "boolean", "style-src (stylesheets)", nillable=False),
             ),
         ),
+        ObjectDef(
+            "MessagingSession",
+            "Messaging Session",
+            "Messaging Sessions",
+            (
+                *_audit("Messaging Session"),
+                _f("Name", "string", "Messaging Session Name"),
+                _f("Status", "picklist"),
+                _f("ChannelType", "picklist", "Channel Type"),
+                _f("Origin", "picklist"),
+                _ref("OwnerId", "User", "Owner", "Owner ID"),
+                _f("StartTime", "datetime", "Start Time"),
+                _f("AcceptTime", "datetime", "Accept Time"),
+                _f("EndTime", "datetime", "End Time"),
+            ),
+            read_only=False,
+        ),
+        ObjectDef(
+            "VoiceCall",
+            "Voice Call",
+            "Voice Calls",
+            (
+                *_audit("Voice Call"),
+                _f("CallType", "picklist", "Call Type"),
+                _f("CallDisposition", "string", "Call Disposition"),
+                _f("FromPhoneNumber", "string", "From"),
+                _f("ToPhoneNumber", "string", "To"),
+                _ref("OwnerId", "User", "Owner", "Owner ID"),
+                _f("CallStartDateTime", "datetime", "Call Started"),
+                _f("CallAcceptDateTime", "datetime", "Call Accepted"),
+                _f("CallEndDateTime", "datetime", "Call Ended"),
+            ),
+            read_only=False,
+        ),
     )
 }
 
@@ -379,12 +425,27 @@ def soql_schema() -> Mapping[str, Any]:
     for obj in OBJECTS.values():
         rels = {
             f.relationship_name: soql.Relationship(
-                name=f.relationship_name, lookup_field=f.name, target=f.reference_to[0]
+                name=f.relationship_name,
+                lookup_field=f.name,
+                target=f.reference_to[0] if len(f.reference_to) == 1 else _NAME_OBJECT,
+                targets=f.reference_to if len(f.reference_to) > 1 else (),
             )
             for f in obj.fields
             if f.relationship_name
         }
         out[obj.name] = soql.SObjectSchema(
-            name=obj.name, fields={f.name: f.type for f in obj.fields}, relationships=rels
+            name=obj.name,
+            fields={f.name: f.type for f in obj.fields},
+            relationships=rels,
+            name_field=_NAME_FIELDS.get(obj.name, "Name" if "Name" in obj.field_map else None),
         )
+    # Salesforce's `Name` object: what a polymorphic lookup's fields are (not queryable here).
+    out[_NAME_OBJECT] = soql.SObjectSchema(
+        name="Name", fields={"Id": "id", "Name": "string", "Type": "string"}
+    )
     return out
+
+
+_NAME_OBJECT = "(Name)"
+# The field that serves as a record's name where it is not called Name.
+_NAME_FIELDS = {"Case": "CaseNumber", "VoiceCall": None}

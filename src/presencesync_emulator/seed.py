@@ -38,13 +38,18 @@ CHANNELS = (
     ChannelSeed("Case", "sfdc_case", "Case", 2),
     ChannelSeed("Chat", "sfdc_liveagent", "LiveChatTranscript", 3),
     ChannelSeed("Lead", "sfdc_lead", "Lead", 1),
+    # Enhanced messaging sessions and Service Cloud Voice calls, routed like the others.
+    ChannelSeed("Messaging", "sfdc_livemessage", "MessagingSession", 2),
+    ChannelSeed("Voice", "sfdc_phone", "VoiceCall", 5),
 )
 
 # (DeveloperName, MasterLabel, channel keys). No channels = a "busy" (away) status.
 PRESENCE_STATUSES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("Available", "Available", ("Case", "Chat", "Lead")),
+    ("Available", "Available", ("Case", "Chat", "Lead", "Messaging", "Voice")),
     ("Available_for_Cases", "Available for Cases", ("Case",)),
     ("Available_for_Chat", "Available for Chat", ("Chat",)),
+    ("Available_for_Messaging", "Available for Messaging", ("Messaging",)),
+    ("Available_for_Voice", "Available for Voice", ("Voice",)),
     ("Busy", "Busy", ()),
     ("On_Break", "On Break", ()),
     ("On_a_Call", "On a Call", ()),

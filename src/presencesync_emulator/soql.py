@@ -177,6 +177,10 @@ class Relationship:
     name: str  # relationship name as written in SOQL, e.g. "User"
     lookup_field: str  # the reference field holding the parent's Id, e.g. "UserId"
     target: str  # the parent object's canonical name, e.g. "User"
+    # A polymorphic lookup (AgentWork.WorkItem): the objects it may point to. Its fields are
+    # then those of Salesforce's `Name` object (Id, Name, Type), as SOQL documents for
+    # polymorphic relationships; `target` names that pseudo-object in the schema.
+    targets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,6 +191,8 @@ class SObjectSchema:
     # "currency" and "percent" as numbers)
     fields: Mapping[str, str]
     relationships: Mapping[str, Relationship] = field(default_factory=dict)
+    # The field that is the record's name for a polymorphic lookup's `Name` (Case: CaseNumber).
+    name_field: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -1078,14 +1084,30 @@ class _Executor:
         ref = row.get(rel.lookup_field)
         if ref is None or ref == "":
             return None
-        target = self.target_name(rel)
+        if rel.targets:
+            return self.polymorphic_parent(rel, ref)
+        return self.index(self.target_name(rel)).get(_id_key(ref))
+
+    def index(self, target: str) -> dict[Any, Mapping[str, Any]]:
         index = self.indexes.get(target)
         if index is None:
             index = {}
             for r in self.rows(target):
                 index.setdefault(_id_key(r.get("Id")), r)
             self.indexes[target] = index
-        return index.get(_id_key(ref))
+        return index
+
+    def polymorphic_parent(self, rel: Relationship, ref: Any) -> Mapping[str, Any] | None:
+        """The record a polymorphic lookup points to, as its `Name` object (Id, Name, Type)."""
+        for target in rel.targets:
+            obj = self.schema.get(target.lower())
+            if obj is None:
+                continue
+            found = self.index(obj.name).get(_id_key(ref))
+            if found is not None:
+                name = found.get(obj.name_field) if obj.name_field else None
+                return {"Id": found.get("Id"), "Name": name, "Type": obj.name}
+        return None
 
     def getter(self, res: _Resolved) -> Callable[[Mapping[str, Any]], Any]:
         normalize = _NORMALIZE[res.kind]
@@ -1270,7 +1292,12 @@ class _Executor:
                     cur[rel.name] = (
                         None
                         if src is None
-                        else {"attributes": self.attributes(self.target_name(rel), src.get("Id"))}
+                        else {
+                            "attributes": self.attributes(
+                                src.get("Type") if rel.targets else self.target_name(rel),
+                                src.get("Id"),
+                            )
+                        }
                     )
                 cur = cur[rel.name]
                 if cur is None:

@@ -117,7 +117,16 @@ class Store:
         with self.lock:
             for obj in OBJECTS.values():
                 self.conn.execute(_table_ddl(obj))
+                self._add_missing_columns(obj)
             self.conn.executescript(_PRIVATE_TABLES)
+
+    def _add_missing_columns(self, obj: ObjectDef) -> None:
+        """A database written by an older emulator gets the fields added since (empty)."""
+        have = {row[1] for row in self.conn.execute(f'PRAGMA table_info("{obj.name}")')}
+        for f in obj.fields:
+            if f.name not in have:
+                sql_type = _SQL_TYPES.get(f.type, "TEXT")
+                self.conn.execute(f'ALTER TABLE "{obj.name}" ADD COLUMN "{f.name}" {sql_type}')
 
     def close(self) -> None:
         with self.lock:

@@ -96,7 +96,7 @@ def start_emulator(
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
     app = create_app(db, base_url=url, **app_options)
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", ws="websockets-sansio", **options
+        app, log_level="warning", lifespan="on", ws="websockets-sansio", **options
     )
     server = uvicorn.Server(config)
     grpc_targets: list[str] = []

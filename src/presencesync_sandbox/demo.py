@@ -208,7 +208,7 @@ def start_stack(
     emulator_app = create_emulator_app(
         emulator_db or emulator_db_for(database_url), base_url=emulator.url
     )
-    emulator.start(emulator_app, lifespan="off")
+    emulator.start(emulator_app, lifespan="on")  # Omni push time-outs run in it
     engine = open_engine(database_url)
     try:
         server.start(build_app(engine))

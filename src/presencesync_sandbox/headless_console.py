@@ -57,6 +57,10 @@ FORWARDED = frozenset(
 )
 # `reason`s of a status change that a toolkit call (ours) causes.
 TOOLKIT_REASONS = frozenset({"OmniToolkitStatusChange", "OmniLoginStatusChange"})
+# lightning:omniChannelLogout `reason`s that mean another console of the user took Omni over.
+DUPLICATE_LOGIN_REASONS = frozenset({"DuplicateLogin", "DuplicateLoginInSameBrowser"})
+# A bridge-made event: work the bridge had seen that getAgentWorks no longer lists.
+WORK_GONE = "presencesync:workGone"
 # Close codes after which reconnecting with the same token is pointless.
 FATAL_CLOSE_CODES = frozenset({4401, 4403, 4404, 4409})
 MAX_UNACKED = 1000
@@ -146,6 +150,10 @@ class HeadlessConsole:
         backoff_initial: float = 0.05,
         backoff_max: float = 2.0,
         name: str | None = None,
+        browser: str | None = None,
+        toolkit_timeout: float = 5.0,
+        probe_interval: float = 2.0,
+        work_check_delay: float = 0.3,
     ) -> None:
         self.emulator_url = emulator_url
         self.salesforce_user_id = salesforce_user_id
@@ -158,6 +166,20 @@ class HeadlessConsole:
         self.name = name or salesforce_user_id
         self.stats = ConsoleStats()
         self.refused: BridgeRefused | None = None
+        # The browser this console runs in: two consoles of one user in the same browser are
+        # tabs (DuplicateLoginInSameBrowser when one takes Omni over from the other).
+        self.browser = browser or uuid.uuid4().hex
+        # A toolkit call that neither resolves nor rejects is given up after this long.
+        self.toolkit_timeout = toolkit_timeout
+        self.probe_interval = probe_interval
+        self.work_check_delay = work_check_delay
+        # Why this console cannot drive Omni now (None: it can): "connection_error",
+        # "toolkit_unresponsive", "displaced".
+        self.degraded: str | None = None
+        self._work: dict[str, bool] = {}  # open work seen (work id -> accepted)
+        self._probe: asyncio.Task[None] | None = None
+        self._closing: asyncio.Future[None] | None = None
+        self._work_check: asyncio.Task[None] | None = None
 
         self._seq = 0
         self._unacked: OrderedDict[int, dict[str, Any]] = OrderedDict()
@@ -214,8 +236,11 @@ class HeadlessConsole:
                     self.salesforce_user_id,
                     ssl_context=self.ssl_context,
                     queue_events=False,  # handled as they come; a demo console runs for days
+                    widget=True,  # this console runs the user's Omni-Channel session
+                    browser=self.browser,
                 )
                 console.on("*", self._on_event_message)
+                console.on("hello", self._on_console_hello)
                 try:
                     hello = await console.connect()
                     backoff = self.backoff_initial
@@ -238,9 +263,11 @@ class HeadlessConsole:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.backoff_max)
         finally:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            for task in (worker, self._probe, self._work_check):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             self._stopped.set()
 
     async def stop(self) -> None:
@@ -251,14 +278,19 @@ class HeadlessConsole:
                 with contextlib.suppress(Exception):
                     await ws.close()
 
-    async def call(self, method: str, params: dict[str, Any] | None = None) -> Any:
+    async def call(
+        self, method: str, params: dict[str, Any] | None = None, timeout: float = 10.0
+    ) -> Any:
         """Call one toolkit method (what the widget, or the bridge, does in the browser);
-        raises ToolkitCallError (`DISCONNECTED` when the console socket is not there)."""
+        raises ToolkitCallError (`DISCONNECTED` when the console socket is not there) or
+        TimeoutError (the toolkit never answered)."""
         console = self._console
         if console is None:
             raise ToolkitCallError("DISCONNECTED", "console is not connected")
         try:
-            return await console.call(method, timeout=10.0, **(params or {}))
+            return await console.call(method, timeout=timeout, **(params or {}))
+        except TimeoutError:
+            raise
         except _NETWORK_ERRORS as exc:
             raise ToolkitCallError("DISCONNECTED", str(exc)) from exc
 
@@ -312,6 +344,8 @@ class HeadlessConsole:
         self._console = console
         self.stats.console_connects += 1
         self._online = bool(hello.get("online"))
+        if self.degraded == "displaced" and self._online:
+            self.degraded = None  # a fresh console that holds Omni again
         self._learn_status(hello.get("status"))
         self._console_ready.set()
         assert console.closed is not None  # set by connect()
@@ -330,6 +364,50 @@ class HeadlessConsole:
     def _on_event_message(self, message: dict[str, Any]) -> None:
         self._on_toolkit_event(str(message.get("name")), message.get("params") or {})
 
+    def _on_console_hello(self, hello: dict[str, Any]) -> None:
+        """The console's Omni link came back (after a connection error, a maintenance): say
+        hello to presencesync again, since events may have been missed (rule 12)."""
+        self._online = bool(hello.get("online"))
+        self._learn_status(hello.get("status"))
+        self.resync()
+
+    def resync(self) -> None:
+        """Re-read the toolkit and say hello again (on a new bridge connection). Safe to call
+        from any thread."""
+        self._in_loop(self._resync)
+
+    def _resync(self) -> None:
+        bridge = self._bridge
+        if bridge is not None and self.degraded != "displaced":
+            self._closing = asyncio.ensure_future(bridge.close(1000, "resync"))
+
+    def _set_degraded(self, reason: str) -> None:
+        """Tell presencesync this console cannot drive Omni for now; keep probing the toolkit
+        (except when displaced) and say hello again once it answers."""
+        if self.degraded == reason:
+            return
+        self.degraded = reason
+        if self._ready.is_set():  # else the next hello's session reports it
+            self._outgoing.append({"type": "degraded", "reason": reason})
+            self._wake.set()
+        if reason != "displaced" and (self._probe is None or self._probe.done()):
+            self._probe = asyncio.ensure_future(self._probe_toolkit())
+
+    async def _probe_toolkit(self) -> None:
+        while self.degraded in ("connection_error", "toolkit_unresponsive"):
+            await asyncio.sleep(self.probe_interval)
+            try:
+                await self.call("getServicePresenceStatusId", timeout=self.toolkit_timeout)
+            except ToolkitCallError as exc:
+                if exc.error_code in ("DISCONNECTED", "CONNECTION_ERROR"):
+                    continue  # still cut off
+            except TimeoutError:
+                continue
+            # The toolkit answers again (a status, or "offline"): a fresh hello reconciles.
+            self.degraded = None
+            self._resync()
+            return
+
     def _learn_status(self, info: Any) -> None:
         if isinstance(info, dict):
             sid, name = info.get("statusId"), info.get("statusApiName")
@@ -340,8 +418,22 @@ class HeadlessConsole:
     def _on_toolkit_event(self, name: str, params: dict[str, Any]) -> None:
         self._toolkit_events.append((name, dict(params)))
         short = name.removeprefix(EVENT_PREFIX)
+        if short == "ConnectionError":
+            self._set_degraded("connection_error")
+            return
+        if short == "WorkloadChanged":
+            try:
+                lower = float(params.get("newWorkload", 0)) < float(
+                    params.get("previousWorkload", 0)
+                )
+            except (TypeError, ValueError):
+                lower = False
+            if lower:
+                self._check_work_soon()
+            return
         if short not in FORWARDED:
             return
+        self._track_work(short, params)
         self.stats.events_seen += 1
         params = dict(params)
         if short == "StatusChanged":
@@ -354,10 +446,18 @@ class HeadlessConsole:
                 params["statusApiName"] = known  # the real event names only the id
         elif short == "Logout":
             self._online = False
+        if short == "StatusChanged" and params.get("reason") == "OmniPushTimeout":
+            self._check_work_soon()  # the pushed item timed out: it may be gone silently
+        self._forward(name, params, self._tag(short, params))
+        if short == "Logout" and params.get("reason") in DUPLICATE_LOGIN_REASONS:
+            # Another console of this user took Omni over: it is in charge now. Running our
+            # commands here would take Omni back and log that one out in turn.
+            self._set_degraded("displaced")
+
+    def _forward(self, name: str, params: dict[str, Any], command_id: str | None) -> None:
         self._seq += 1
         message: dict[str, Any] = {"type": "event", "seq": self._seq, "name": name}
         message["params"] = params
-        command_id = self._tag(short, params)
         if command_id is not None:
             message["command_id"] = command_id
         self._unacked[self._seq] = message
@@ -365,6 +465,43 @@ class HeadlessConsole:
             # A reconnect's snapshot covers what is dropped here.
             self._unacked.popitem(last=False)
         self._wake.set()
+
+    # --- work that goes away without an event ------------------------------------------
+
+    def _track_work(self, short: str, params: dict[str, Any]) -> None:
+        work_id = params.get("workId")
+        if short == "Logout":
+            self._work = {w: accepted for w, accepted in self._work.items() if accepted}
+        elif not isinstance(work_id, str):
+            return
+        elif short == "WorkAssigned":
+            self._work.setdefault(work_id, False)
+        elif short == "WorkAccepted":
+            self._work[work_id] = True
+        elif short in ("WorkDeclined", "WorkClosed"):
+            self._work.pop(work_id, None)
+
+    def _check_work_soon(self) -> None:
+        if self._work and (self._work_check is None or self._work_check.done()):
+            self._work_check = asyncio.ensure_future(self._check_work())
+
+    async def _check_work(self) -> None:
+        """Salesforce documents no console event for a pushed item that timed out (unless the
+        agent's status changes), a canceled or a transferred one: when the workload drops,
+        compare the work seen with getAgentWorks and report what is gone."""
+        await asyncio.sleep(self.work_check_delay)  # let WorkClosed/WorkDeclined arrive first
+        try:
+            listed = parse_agent_works(
+                await self.call("getAgentWorks", timeout=self.toolkit_timeout)
+            )
+        except (ToolkitCallError, TimeoutError):
+            return  # the next hello reconciles
+        present = {w["work_id"] for w in listed}
+        for work_id, accepted in list(self._work.items()):
+            if work_id not in present:
+                del self._work[work_id]
+                params = {"workId": work_id, "accepted": accepted}
+                self._forward(WORK_GONE, params, None)
 
     def _tag(self, short: str, params: dict[str, Any]) -> str | None:
         """The command id this presence event echoes, if any (rule 7: reason + command id)."""
@@ -421,23 +558,46 @@ class HeadlessConsole:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.backoff_max)
 
-    async def _read_toolkit(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    async def _read_toolkit(self) -> dict[str, Any]:
+        """What the hello says, read with bounded toolkit calls: a rejection of
+        getServicePresenceStatusId means offline; one of getAgentWorks, or a call that never
+        answers, means unknown (`open_work` null, `presence_unknown`): the hello goes out
+        anyway with what is known, never waiting for ever."""
+        known: dict[str, Any] = {"presence_status": None, "status_id": None}
+        unresponsive = False
         try:
-            status = await self.call("getServicePresenceStatusId")
+            status = await self.call("getServicePresenceStatusId", timeout=self.toolkit_timeout)
         except ToolkitCallError as exc:
             if exc.error_code == "DISCONNECTED":
                 raise ConnectionResetError("console gone") from exc
             status = None  # the promise rejects when the agent is offline
+        except TimeoutError:
+            status, unresponsive = None, True
+            known["presence_unknown"] = True
         self._learn_status(status)
+        if isinstance(status, dict):
+            known["presence_status"] = status.get("statusApiName")
+            known["status_id"] = status.get("statusId")
         try:
-            works = parse_agent_works(await self.call("getAgentWorks"))
-        except ToolkitCallError as exc:  # no truthful hello without the toolkit
-            raise ConnectionResetError(f"cannot read the toolkit: {exc}") from exc
-        return (status if isinstance(status, dict) else None), works
+            works: list[dict[str, Any]] | None = parse_agent_works(
+                await self.call("getAgentWorks", timeout=self.toolkit_timeout)
+            )
+        except ToolkitCallError as exc:
+            if exc.error_code == "DISCONNECTED":
+                raise ConnectionResetError("console gone") from exc
+            works = None  # rejected (e.g. while offline): unknown, not "no work"
+        except TimeoutError:
+            works, unresponsive = None, True
+        known["open_work"] = works
+        known["unresponsive"] = unresponsive
+        return known
 
     async def _bridge_session(self, bridge: ClientConnection) -> None:
         snapshot_seq = self._seq  # everything seen so far is in what we are about to read
-        status, works = await self._read_toolkit()
+        read = await self._read_toolkit()
+        unresponsive = read.pop("unresponsive")
+        if read["open_work"] is not None:
+            self._work = {w["work_id"]: bool(w["accepted"]) for w in read["open_work"]}
         await bridge.send(
             json.dumps(
                 {
@@ -446,9 +606,7 @@ class HeadlessConsole:
                     "session": self.session,
                     "seq": snapshot_seq,
                     "salesforce_user_id": self.salesforce_user_id,
-                    "presence_status": status.get("statusApiName") if status else None,
-                    "status_id": status.get("statusId") if status else None,
-                    "open_work": works,
+                    **read,
                     "client": "presencesync-console-client/1",
                 }
             )
@@ -463,7 +621,16 @@ class HeadlessConsole:
                 {"statusId": entry.get("id"), "statusApiName": entry.get("developer_name")}
             )
         self.stats.bridge_connects += 1
+        if self.degraded in ("connection_error", "toolkit_unresponsive") and not unresponsive:
+            self.degraded = None  # this hello read the toolkit: recovered
+        # What an earlier connection did not get to send is not news any more.
+        self._outgoing = deque(m for m in self._outgoing if m.get("type") != "degraded")
         self._ready.set()
+        if unresponsive:
+            self.degraded = None
+            self._set_degraded("toolkit_unresponsive")
+        elif self.degraded is not None:
+            self._outgoing.append({"type": "degraded", "reason": self.degraded})
         writer = asyncio.create_task(self._writer(bridge))
         try:
             async for raw in bridge:
@@ -543,6 +710,8 @@ class HeadlessConsole:
         command_id = str(message["command_id"])
         presence = message.get("presence_status")
         status_id = message.get("status_id") or self._status_ids.get(str(presence))
+        if self.degraded == "displaced":
+            return False, "DISPLACED: another console of this user took Omni-Channel over"
         try:
             if kind == "omni_logout":
                 if not self._online:
@@ -561,6 +730,9 @@ class HeadlessConsole:
         except ToolkitCallError as exc:
             self._expect = None
             return False, f"{exc.error_code}: {exc.message}"
+        except TimeoutError:
+            self._expect = None
+            return False, "TIMEOUT: the toolkit did not answer"
 
 
 class HeadlessConsoles:

@@ -11,7 +11,7 @@ import pytest
 from presencesync_sandbox.demo import DemoStack, start_stack
 from tests.bridge.kit import AgentConsole, Env
 
-AGENTS = 14
+AGENTS = 28
 
 
 @pytest.fixture(scope="package")

@@ -72,8 +72,11 @@ class AgentConsole:
         url = f"/emulator/v1/users/{self.user_id}/omni/status"
         self.emulator.put(url, json={"presence_status": status}).raise_for_status()
 
-    def omni_logout(self) -> None:
-        self.emulator.post(f"/emulator/v1/users/{self.user_id}/omni/logout").raise_for_status()
+    def omni_logout(self, reason: str | None = None) -> None:
+        """The agent goes offline in the widget, or Omni logs the agent out with `reason`."""
+        body = {"reason": reason} if reason else None
+        url = f"/emulator/v1/users/{self.user_id}/omni/logout"
+        self.emulator.post(url, json=body).raise_for_status()
 
     def wait_state(self, state: str, timeout: float = 5.0) -> dict[str, Any]:
         return wait_for(self.view, lambda v: v["state"] == state, timeout, f"state {state}")
@@ -126,10 +129,10 @@ class Env:
         )
         return client, HeadlessConsoles([client]).start()
 
-    def take_agent(self) -> AgentConsole:
+    def take_agent(self, **options: Any) -> AgentConsole:
         assert self._free, "no demo agent left: raise AGENTS in conftest"
         entry = self._free.pop(0)
-        client, clients = self.console_for(entry)
+        client, clients = self.console_for(entry, **options)
         clients.wait_ready()
         return AgentConsole(
             entry["agent_id"],

@@ -88,6 +88,10 @@ settings_strategy = st.builds(
     SyncSettings,
     session_end_policy=st.sampled_from(("logout", "away", "none")),
     busy_status_means_busy_inbound=st.booleans(),
+    omni_logout_duplicate_login=st.sampled_from(("ignore", "logout")),
+    omni_logout_duplicate_login_same_browser=st.sampled_from(("ignore", "logout")),
+    omni_logout_maintenance=st.sampled_from(("keep", "logout")),
+    omni_logout_supervisor=st.sampled_from(("logout", "keep")),
 )
 
 

@@ -16,8 +16,11 @@ from presencesync.domain import (
     BusyReason,
     Command,
     CommandResult,
+    ConsoleDegraded,
     Decision,
+    DegradedReason,
     Event,
+    LogoutReason,
     OmniConfig,
     OmniLoggedIn,
     OmniLoggedOut,
@@ -95,6 +98,11 @@ class ModelSalesforce:
     seq: int = 0
     executed: set[str] = field(default_factory=set)
     work_no: int = 0
+    # Omni-Channel is down for maintenance: nobody can log in until it ends.
+    maintenance: bool = False
+    # Another console of the same user took over Omni: this console's toolkit calls fail (a
+    # real one would take Omni back, logging the other out: that is a duplicate login again).
+    displaced: bool = False
 
     @property
     def presence(self) -> str | None:
@@ -130,15 +138,32 @@ class ModelSalesforce:
         assert not self.online
         return self._login(status, now, None)
 
-    def agent_logout(self, now: datetime) -> list[Event]:
+    def agent_logout(self, now: datetime, reason: LogoutReason | None = None) -> list[Event]:
+        """The agent's own logout (no reason), a supervisor's, or Omni's maintenance."""
         assert self.online
-        return self._logout(now, None)
+        if reason is LogoutReason.MAINTENANCE:
+            self.maintenance = True
+        return self._logout(now, None, reason)
 
-    def _logout(self, now: datetime, command_id: str | None) -> list[Event]:
+    def duplicate_login(self, now: datetime, same_browser: bool) -> list[Event]:
+        """The agent opens Omni-Channel in a second console: Omni stays online there, and this
+        console is logged out with a DuplicateLogin reason (its successor says hello later)."""
+        assert self.online
+        self.displaced = True
+        reason = (
+            LogoutReason.DUPLICATE_LOGIN_SAME_BROWSER
+            if same_browser
+            else LogoutReason.DUPLICATE_LOGIN
+        )
+        return [OmniLoggedOut(at=now, seq=self.next_seq(), reason=reason)]
+
+    def _logout(
+        self, now: datetime, command_id: str | None, reason: LogoutReason | None = None
+    ) -> list[Event]:
         self.online, self.status = False, None
         # Assigned (not yet accepted) work goes back to the queue; opened work stays.
         self.work = {k: w for k, w in self.work.items() if w.accepted}
-        return [OmniLoggedOut(at=now, seq=self.next_seq(), command_id=command_id)]
+        return [OmniLoggedOut(at=now, seq=self.next_seq(), command_id=command_id, reason=reason)]
 
     def agent_set_status(
         self, status: str, now: datetime, reason: StatusChangeReason = StatusChangeReason.MANUAL
@@ -194,6 +219,7 @@ class ModelSalesforce:
     def new_session(self) -> None:
         self.session += 1
         self.seq = 0
+        self.displaced = False  # the new console is the one in charge
 
     # The bridge running one of our commands.
 
@@ -203,6 +229,13 @@ class ModelSalesforce:
             return [CommandResult(at=now, seq=self.next_seq(), command_id=cid, ok=True)]
         self.executed.add(cid)
         events: list[Event] = []
+        refused = self.displaced or (self.maintenance and not isinstance(command, OmniLogout))
+        if refused:
+            # The toolkit rejects the call: another console owns Omni, or Omni is down.
+            self.executed.discard(cid)
+            return [
+                CommandResult(at=now, seq=self.next_seq(), command_id=cid, ok=False, error="NO")
+            ]
         if isinstance(command, SetPresence | OmniLogin):
             target = command.presence_status
             if not self.online:
@@ -260,6 +293,9 @@ class Sim:
         # online while logged out of the contact center: then the agent may stay Omni-online
         # (see test_properties).
         self.omni_online_by_hand = False
+        # A supervisor logged the agent out of Omni and the account keeps the contact-center
+        # state (omni_logout_supervisor = keep): Omni stays offline until the next change.
+        self.omni_kept_offline = False
         self.decisions: list[tuple[Event, Decision]] = []
         self.call_no = 0
         self.connect()
@@ -291,6 +327,17 @@ class Sim:
             self.omni_online_by_hand = True
         if decision.agent.logged_in or decision.agent.presence is None:
             self.omni_online_by_hand = False
+        after = decision.agent
+        if (
+            isinstance(event, OmniLoggedOut)
+            and event.reason is LogoutReason.SUPERVISOR
+            and self.settings.omni_logout_supervisor == "keep"
+            and after.logged_in
+            and after.presence is None
+        ):
+            self.omni_kept_offline = True
+        elif after.desired_presence is not None or not after.logged_in:
+            self.omni_kept_offline = False
         for command in decision.commands:
             if isinstance(command, SalesforceCommand):
                 self.sf_commands += 1
@@ -373,9 +420,19 @@ class Sim:
         if not self.console_connected:
             self.connect()
         self.run_until_quiet()
-        if self.lost:
+        if self.sf.maintenance:
+            self.end_maintenance()
+            self.run_until_quiet()
+        # A lost message, the surviving console of a duplicate login, a recovered toolkit:
+        # each says hello.
+        if self.lost or self.sf.displaced or self.agent.console_degraded is not None:
             self.connect()
             self.run_until_quiet()
+
+    def end_maintenance(self) -> None:
+        """Omni-Channel is back: the consoles reconnect to it and say hello (rule 3.5b)."""
+        self.sf.maintenance = False
+        self.connect()
 
     # --- external actions (each returns whether it did anything) ---------------------------
 
@@ -404,11 +461,15 @@ class Sim:
         assert agent.presence == sf.presence, (agent.presence, sf.presence)
         assert set(agent.open_work_ids) == set(sf.work), (agent.work, sf.work)
         assert not agent.pending, agent.pending
+        assert agent.console_degraded is None and agent.omni_unavailable is None
         if not agent.logged_in:
             assert sf.presence is None or self.omni_online_by_hand, (
                 "logged out of the contact center but online in Omni",
                 sf.presence,
             )
+            return
+        if self.omni_kept_offline:
+            assert sf.presence is None
             return
         mapped = self.config.presence_for_state(agent.state)
         if agent.on_call:
@@ -529,11 +590,31 @@ def perform(sim: Sim, action: str, pick: int) -> None:
                 )
                 sim.external_sf(sf.agent_set_status(status, sim.now(), reason))
     elif action == "sf_login":
-        if not sf.online:
+        if not sf.online and not sf.maintenance:
             sim.external_sf(sf.agent_login(statuses[pick % len(statuses)], sim.now()))
     elif action == "sf_logout":
         if sf.online:
             sim.external_sf(sf.agent_logout(sim.now()))
+    elif action in ("sf_supervisor_logout", "sf_maintenance"):
+        if sf.online:
+            reason = (
+                LogoutReason.SUPERVISOR
+                if action == "sf_supervisor_logout"
+                else LogoutReason.MAINTENANCE
+            )
+            sim.external_sf(sf.agent_logout(sim.now(), reason))
+    elif action == "sf_maintenance_end":
+        if sf.maintenance:
+            sim.external += 1
+            sim.end_maintenance()
+    elif action in ("sf_duplicate_login", "sf_duplicate_same_browser"):
+        if sf.online and not sf.displaced:
+            same_browser = action == "sf_duplicate_same_browser"
+            sim.external_sf(sf.duplicate_login(sim.now(), same_browser))
+    elif action == "console_degraded":
+        if sim.console_connected:
+            reasons = list(DegradedReason)
+            sim.external_sf([ConsoleDegraded(at=sim.now(), reason=reasons[pick % len(reasons)])])
     elif action == "work_assign":
         if sf.routes_work():
             sim.external_sf(sf.assign_work(sim.now(), CHANNELS[pick % len(CHANNELS)]))
@@ -585,14 +666,27 @@ SF_ACTIONS = (
     "sf_supervisor",
     "sf_login",
     "sf_logout",
+    "sf_supervisor_logout",
+    "sf_maintenance",
+    "sf_maintenance_end",
+    "sf_duplicate_login",
+    "sf_duplicate_same_browser",
     "work_assign",
     "work_accept",
     "work_decline",
     "push_timeout",
     "work_close",
 )
+# Salesforce actions after which a console says hello by design (Omni back after a maintenance,
+# the surviving console of a duplicate login).
+HELLO_ACTIONS = (
+    "sf_maintenance",
+    "sf_maintenance_end",
+    "sf_duplicate_login",
+    "sf_duplicate_same_browser",
+)
 CHANNEL_ACTIONS = ("deliver_sf", "deliver_cc", "drop_sf", "drop_cc", "dup_sf", "dup_cc")
-SESSION_ACTIONS = ("disconnect", "reconnect", "grace_expire", "rest_reconcile")
+SESSION_ACTIONS = ("disconnect", "reconnect", "grace_expire", "rest_reconcile", "console_degraded")
 ALL_ACTIONS = CC_ACTIONS + SF_ACTIONS + CHANNEL_ACTIONS + SESSION_ACTIONS
 
 

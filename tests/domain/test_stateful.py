@@ -93,6 +93,29 @@ class BothSystems(RuleBasedStateMachine):
     def sf_logout(self) -> None:
         self.act("sf_logout")
 
+    # Omni-Channel logouts with a reason (rules 3.5a-c): a supervisor, a maintenance (and its
+    # end), a second console of the same user (another browser, or another tab).
+
+    @rule()
+    def sf_supervisor_logout(self) -> None:
+        self.act("sf_supervisor_logout")
+
+    @rule()
+    def sf_maintenance(self) -> None:
+        self.act("sf_maintenance")
+
+    @rule()
+    def sf_maintenance_end(self) -> None:
+        self.act("sf_maintenance_end")
+
+    @rule()
+    def sf_duplicate_login(self) -> None:
+        self.act("sf_duplicate_login")
+
+    @rule()
+    def sf_duplicate_same_browser(self) -> None:
+        self.act("sf_duplicate_same_browser")
+
     @rule(pick=picks)
     def work_assign(self, pick: int) -> None:
         self.act("work_assign", pick)
@@ -130,6 +153,10 @@ class BothSystems(RuleBasedStateMachine):
     @rule()
     def console_reconnects(self) -> None:
         self.act("reconnect")
+
+    @rule(pick=picks)
+    def console_degraded(self, pick: int) -> None:
+        self.act("console_degraded", pick)  # a connection error; recovery is a reconnect
 
     # --- the channel: deliver in any order, lose, duplicate ----------------------------------
 

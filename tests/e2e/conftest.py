@@ -59,7 +59,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoStack]:
     stack = start_stack(
         database_url=f"sqlite:///{directory}/presencesync.db",
         emulator_db=":memory:",
-        agents=3,
+        agents=4,
         consoles="none",
         configure=False,
     )

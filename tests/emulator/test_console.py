@@ -49,7 +49,8 @@ def test_hello_then_events_of_control_api_changes(client: TestClient, agents: li
         login(client, a, "Available")
         events = _drain(ws)
         assert [e["name"] for e in events] == [EV + "LoginSuccess", EV + "StatusChanged"]
-        assert events[0]["params"]["userId"] == a
+        # Exactly the documented payload: statusId only (no userId).
+        assert set(events[0]["params"]) == {"statusId"}
         changed = events[1]["params"]
         assert changed["reason"] == "OmniLoginStatusChange"
         assert changed["statusApiName"] == "Available" and changed["statusName"] == "Available"
@@ -59,6 +60,8 @@ def test_hello_then_events_of_control_api_changes(client: TestClient, agents: li
             "sfdc_case",
             "sfdc_liveagent",
             "sfdc_lead",
+            "sfdc_livemessage",
+            "sfdc_phone",
         ]
         assert all(c["channelId"].startswith("0N9") for c in channels)
         assert events[1]["seq"] > events[0]["seq"]
@@ -86,6 +89,10 @@ def test_hello_then_events_of_control_api_changes(client: TestClient, agents: li
             "configuredCapacity": 10,
             "previousWorkload": 2,
             "newWorkload": 0,
+            # documented since interruptible capacity; no interruptible work here
+            "configuredInterruptibleCapacity": 0,
+            "previousInterruptibleWorkload": 0,
+            "newInterruptibleWorkload": 0,
         }
 
         client.post(f"/emulator/v1/users/{a}/omni/logout")
@@ -122,7 +129,7 @@ def test_toolkit_calls(client: TestClient, agents: list[str]) -> None:
         }
         _, reply = _call(ws, "6", "setServicePresenceStatus", statusId=ids["Available"])
         _, reply = _call(ws, "7", "getServicePresenceStatusChannels")
-        assert len(json.loads(reply["result"]["channels"])) == 3
+        assert len(json.loads(reply["result"]["channels"])) == 5
 
         first = new_work(client, "Case", "one")
         second = new_work(client, "Chat", "two")
@@ -137,11 +144,18 @@ def test_toolkit_calls(client: TestClient, agents: list[str]) -> None:
         events, reply = _call(ws, "10", "declineAgentWork", workId=second["id"], declineReason="no")
         assert reply["result"] is True
         assert events[0]["name"] == EV + "WorkDeclined"
-        assert events[0]["params"]["declineReason"] == "no"
+        # The documented payload names the work only; the reason is on the AgentWork record.
+        assert events[0]["params"] == {"workItemId": second["work_item_id"], "workId": second["id"]}
+        assert client.get(f"/emulator/v1/work/{second['id']}").json()["status"] == "Declined"
         _, reply = _call(ws, "11", "acceptAgentWork", workId=second["id"])
         assert reply["error"]["errorCode"] == "ILLEGAL_TRANSITION"
         _, reply = _call(ws, "12", "getAgentWorkload")
-        assert reply["result"] == {"configuredCapacity": 10, "currentWorkload": 2}
+        assert reply["result"] == {
+            "configuredCapacity": 10,
+            "currentWorkload": 2,
+            "configuredInterruptibleCapacity": 0,
+            "currentInterruptibleWorkload": 0,
+        }
         events, reply = _call(ws, "13", "closeAgentWork", workId=first["id"])
         assert [e["name"] for e in events] == [EV + "WorkClosed", EV + "WorkloadChanged"]
 

@@ -209,7 +209,13 @@ def test_supervisor_reason_is_accepted(client: TestClient, agents: list[str]) ->
 
 def test_presence_statuses_and_channels_listing(client: TestClient) -> None:
     statuses = {s["developer_name"]: s for s in client.get("/emulator/v1/presence-statuses").json()}
-    assert statuses["Available"]["channels"] == ["sfdc_case", "sfdc_liveagent", "sfdc_lead"]
+    assert statuses["Available"]["channels"] == [
+        "sfdc_case",
+        "sfdc_liveagent",
+        "sfdc_lead",
+        "sfdc_livemessage",
+        "sfdc_phone",
+    ]
     assert statuses["Available"]["status_option"] == "online"
     assert statuses["Busy"]["status_option"] == "busy" and statuses["Busy"]["channels"] == []
     assert {"On_Break", "On_a_Call", "Lunch", "Training", "Available_for_Cases"} <= set(statuses)

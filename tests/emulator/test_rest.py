@@ -76,7 +76,8 @@ def test_query_all_and_omni_objects(client: TestClient, agents: list[str]) -> No
         },
         headers=headers,
     ).json()
-    assert links["totalSize"] == 5  # Available x3, Available_for_Cases, Available_for_Chat
+    # Available x5, Available_for_Cases, _Chat, _Messaging, _Voice
+    assert links["totalSize"] == 9
 
 
 def test_soql_errors_are_400_with_salesforce_codes(client: TestClient) -> None:
@@ -135,11 +136,10 @@ def test_sobjects_describe_and_retrieve(client: TestClient, agents: list[str]) -
 
 
 def test_omni_objects_are_read_only(client: TestClient, agents: list[str]) -> None:
+    """(UserServicePresence has its own answers: tests/emulator/test_user_service_presence.py)"""
     headers = _auth(client)
     for method in ("POST", "PATCH", "DELETE"):
-        r = client.request(
-            method, f"{V}/sobjects/UserServicePresence/", headers=headers, json={"UserId": "x"}
-        )
+        r = client.request(method, f"{V}/sobjects/AgentWork/", headers=headers, json={"x": 1})
         assert r.status_code == 405 and r.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
 
 

@@ -119,7 +119,7 @@ def test_fetch_omni_configuration_returns_the_seed_statuses(shared_app: Starlett
         by_name = {s.developer_name: s.to_api() for s in statuses}
         expected = expected_seed_statuses()
         assert {k: {f: v[f] for f in expected[k]} for k, v in by_name.items()} == expected
-        assert by_name["Available"]["channels"] == ["Case", "Chat", "Lead"]
+        assert by_name["Available"]["channels"] == ["Case", "Chat", "Lead", "Messaging", "Voice"]
         assert by_name["Busy"]["status_option"] == "busy"
         assert all(s.id.startswith("0N5") for s in statuses)
         # the emulator's own view of the same statuses agrees on ids and options

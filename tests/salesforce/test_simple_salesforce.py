@@ -293,3 +293,24 @@ def test_paging_with_query_more(
     rest = sf.query_more(first["nextRecordsUrl"], identifier_is_url=True)
     assert rest["done"] is True
     assert {r["Id"] for r in first["records"] + rest["records"]} == expected
+
+
+def test_user_service_presence_delete_and_refused_create_through_simple_salesforce(
+    org: RunningEmulator,
+    connected_app: dict[str, Any],
+    new_session: Callable[[], EmulatorSession],
+) -> None:
+    """UserServicePresence supports delete() but not create() or update() (its supported
+    calls); simple-salesforce sees Salesforce's own answers."""
+    sf = _jwt(connected_app, new_session())
+    rows = sf.query("SELECT Id, UserId FROM UserServicePresence WHERE IsCurrentState = false")
+    record = rows["records"][0]
+    with pytest.raises(SalesforceMalformedRequest) as created:
+        sf.UserServicePresence.create({"UserId": record["UserId"]})
+    assert created.value.content[0]["errorCode"] == "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY"
+    with pytest.raises(SalesforceMalformedRequest) as updated:
+        sf.UserServicePresence.update(record["Id"], {"IsAway": True})
+    assert "cannot be updated" in updated.value.content[0]["message"]
+    assert sf.UserServicePresence.delete(record["Id"]) == 204
+    left = sf.query(f"SELECT Id FROM UserServicePresence WHERE Id = '{record['Id']}'")
+    assert left["totalSize"] == 0

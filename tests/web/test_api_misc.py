@@ -81,6 +81,10 @@ def test_settings_round_trip(client: TestClient, acme: Account) -> None:
         "session_end_policy": "logout",
         "busy_status_means_busy_inbound": False,
         "offer_timeout_seconds": 20,
+        "omni_logout_duplicate_login": "ignore",
+        "omni_logout_duplicate_login_same_browser": "ignore",
+        "omni_logout_maintenance": "keep",
+        "omni_logout_supervisor": "logout",
     }
     new = {
         "wrap_seconds": 5,
@@ -88,6 +92,10 @@ def test_settings_round_trip(client: TestClient, acme: Account) -> None:
         "session_end_policy": "away",
         "busy_status_means_busy_inbound": True,
         "offer_timeout_seconds": 15,
+        "omni_logout_duplicate_login": "logout",
+        "omni_logout_duplicate_login_same_browser": "logout",
+        "omni_logout_maintenance": "logout",
+        "omni_logout_supervisor": "keep",
     }
     assert client.put("/api/v1/settings", json=new, headers=admin).json() == new
     assert client.get("/api/v1/settings", headers=bearer(acme.supervisor)).json() == new

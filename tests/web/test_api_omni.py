@@ -78,7 +78,7 @@ def test_fetch_reads_the_orgs_statuses_and_stores_them(
     assert response.status_code == 200, response.text
     statuses = {s["developer_name"]: s for s in response.json()["presence_statuses"]}
     assert statuses["Available"]["status_option"] == "online"
-    assert statuses["Available"]["channels"] == ["Case", "Chat", "Lead"]
+    assert statuses["Available"]["channels"] == ["Case", "Chat", "Lead", "Messaging", "Voice"]
     assert statuses["Lunch"]["status_option"] == "busy"
     assert statuses["Lunch"]["id"].startswith("0N5")
     for status in statuses.values():

@@ -66,6 +66,11 @@ class AgentSnapshot:
     closed_work_ids: tuple[str, ...] = ()
     console_connected: bool = False
     console_disconnected_at: datetime | None = None
+    # The connected console reported it cannot drive Omni for now (a DegradedReason value).
+    console_degraded: str | None = None
+    # Omni-Channel logged the agent out for a reason that keeps the contact-center state
+    # ("maintenance", rule 3.5b): presence is driven again when Omni comes back.
+    omni_unavailable: str | None = None
     next_command_no: int = 1
     history_seq: int = 0
     # Events applied to this agent, whatever their outcome: lets a reader (ContactPad) tell a
@@ -136,6 +141,8 @@ class AgentSnapshot:
             "closed_work_ids": list(self.closed_work_ids),
             "console_connected": self.console_connected,
             "console_disconnected_at": _dt(self.console_disconnected_at),
+            "console_degraded": self.console_degraded,
+            "omni_unavailable": self.omni_unavailable,
             "next_command_no": self.next_command_no,
             "history_seq": self.history_seq,
             "version": self.version,
@@ -180,6 +187,8 @@ class AgentSnapshot:
             closed_work_ids=tuple(data.get("closed_work_ids", [])),
             console_connected=bool(data.get("console_connected", False)),
             console_disconnected_at=_parse_dt(data.get("console_disconnected_at")),
+            console_degraded=data.get("console_degraded"),
+            omni_unavailable=data.get("omni_unavailable"),
             next_command_no=int(data.get("next_command_no", 1)),
             history_seq=int(data.get("history_seq", 0)),
             version=int(data.get("version", 0)),

@@ -29,10 +29,12 @@ from presencesync.domain.events import (
     CallEnded,
     Cause,
     CommandResult,
+    ConsoleDegraded,
     ConsoleDisconnected,
     Event,
     InteractionOffered,
     InteractionOfferWithdrawn,
+    LogoutReason,
     OmniLoggedIn,
     OmniLoggedOut,
     OpenWork,
@@ -287,6 +289,10 @@ def decide(
                 _complete_superseded(step, event.command_id)
             return step.finish()
     _HANDLERS[type(event)](step, event)
+    if step.agent.omni_unavailable is not None and (
+        step.agent.presence is not None or not step.agent.logged_in
+    ):
+        step.update(omni_unavailable=None)  # rule 3.5b: Omni is back (or no longer ours to drive)
     if ordered and event.seq is not None:
         step.agent = step.agent.with_last_seq(event.side, event.seq)
     return step.finish()
@@ -530,6 +536,8 @@ def _status_seen(
         step.outcome = Outcome.IGNORED
         return
     seq = step.observe_presence(status, cause)
+    if _omni_back_after_maintenance(step, status, seq):
+        return
     _follow_salesforce(step, status, seq)
 
 
@@ -589,6 +597,9 @@ def _omni_logged_in(step: _Step, event: OmniLoggedIn) -> None:
 
 
 def _omni_logged_out(step: _Step, event: OmniLoggedOut) -> None:
+    if event.reason is not None:
+        _omni_logout_with_reason(step, event.reason)
+        return
     # Also when we already knew Omni was offline (a REST reconcile said so before this event
     # arrived): an assignment from before the logout may have come in between.
     step.forget_assigned_work()
@@ -599,13 +610,24 @@ def _omni_logged_out(step: _Step, event: OmniLoggedOut) -> None:
     if step.agent.presence is None and not step.agent.pending:
         step.outcome = Outcome.IGNORED
         return
-    seq = step.observe_presence(None, Cause.SALESFORCE)
+    seq = _omni_went_offline(step, Cause.SALESFORCE, None)
+    _log_out_after_omni(step, seq, Cause.SYNC, "3.5")
+
+
+def _omni_went_offline(step: _Step, cause: Cause, rule: str | None) -> int | None:
+    """Learn that Omni is offline; returns the history seq of the Salesforce-side change."""
+    seq = step.observe_presence(None, cause, rule=rule)
     # Whatever we had in flight cannot run on an offline Omni-Channel. Remember the ids: if
     # one runs anyway (a set-presence logs an offline agent in), its echo must not pass for
     # the agent logging in again.
     dropped = tuple(p.command_id for p in step.agent.pending)
     recent = (*step.agent.recent_command_ids, *dropped)[-RECENT_LIMIT:]
     step.update(pending=(), desired_presence=None, recent_command_ids=recent)
+    return seq
+
+
+def _log_out_after_omni(step: _Step, seq: int | None, cause: Cause, rule: str) -> None:
+    """Rule 5: the contact center follows Omni offline (deferred by rule 11 during a call)."""
     agent = step.agent
     if not step.syncing or not agent.logged_in:
         return
@@ -614,7 +636,74 @@ def _omni_logged_out(step: _Step, event: OmniLoggedOut) -> None:
         step.outcome = Outcome.HELD
         return
     step.update(busy_reason=None, offered_interaction_id=None)
-    step.set_state(LOGGED_OUT, Cause.SYNC, "3.5", seq)
+    logged_out = step.set_state(LOGGED_OUT, cause, rule, seq)
+    if logged_out is not None and cause is Cause.SUPERVISOR:
+        # set_state tells the contact center only about changes it did not ask for; a
+        # Salesforce supervisor is not the contact center's supervisor.
+        step.commands.append(LogOut(caused_by_seq=logged_out))
+
+
+# Rules 3.5a-c: an Omni-Channel logout that says why (lightning:omniChannelLogout `reason`).
+_LOGOUT_RULES = {
+    LogoutReason.DUPLICATE_LOGIN: "3.5a",
+    LogoutReason.DUPLICATE_LOGIN_SAME_BROWSER: "3.5a",
+    LogoutReason.MAINTENANCE: "3.5b",
+    LogoutReason.SUPERVISOR: "3.5c",
+}
+
+
+def _omni_logout_with_reason(step: _Step, reason: LogoutReason) -> None:
+    """The account's policy for this reason decides (SyncSettings.omni_logout_*). Never the
+    echo of our own omni_logout: that one carries no reason."""
+    rule = _LOGOUT_RULES[reason]
+    policy = step.settings.omni_logout_policy(reason)
+    if policy == "ignore":
+        _duplicate_login_ignored(step, reason, rule)
+        return
+    cause = Cause.SUPERVISOR if reason is LogoutReason.SUPERVISOR else Cause.SALESFORCE
+    step.forget_assigned_work()
+    known_offline = step.agent.presence is None and not step.agent.pending
+    seq = None if known_offline else _omni_went_offline(step, cause, rule)
+    if policy == "logout":
+        contact_center_cause = Cause.SUPERVISOR if cause is Cause.SUPERVISOR else Cause.SYNC
+        before = step.agent.state
+        _log_out_after_omni(step, seq, contact_center_cause, rule)
+        if known_offline and step.agent.state == before and step.outcome is Outcome.APPLIED:
+            step.outcome = Outcome.IGNORED
+        return
+    # "keep": the contact-center state stays. After a maintenance Omni is driven back to the
+    # status mapped from it when it returns; after a supervisor's logout it stays offline
+    # until the next contact-center change.
+    if reason is LogoutReason.MAINTENANCE and step.agent.logged_in:
+        step.update(omni_unavailable="maintenance")
+    step.notes.append(f"rule {rule}: {reason.value}: contact-center state kept")
+    if known_offline and reason is not LogoutReason.MAINTENANCE:
+        step.outcome = Outcome.IGNORED
+
+
+def _duplicate_login_ignored(step: _Step, reason: LogoutReason, rule: str) -> None:
+    """Rule 3.5a: the same user opened Omni-Channel in another console, which logged this one
+    out. The person is still online there: neither presence nor the contact-center state
+    change, and the surviving console (its hello) is the one in charge from now on."""
+    presence = presence_label(step.agent.presence)
+    step.record(Side.SALESFORCE, presence, presence, Cause.SALESFORCE, rule)
+    step.outcome = Outcome.IGNORED
+    step.notes.append(f"rule {rule}: {reason.value}: another console took over; nothing changes")
+
+
+def _omni_back_after_maintenance(step: _Step, status: str | None, caused_by: int | None) -> bool:
+    """Rule 3.5b: Omni-Channel returns after a maintenance logout that kept the contact-center
+    state: Omni is driven to the status mapped from that state, rather than the contact center
+    following whatever status Omni came back in. True when it applied."""
+    agent = step.agent
+    if agent.omni_unavailable is None or not agent.logged_in or not step.syncing:
+        return False
+    target = step.mapped_presence(agent.state)
+    step.update(desired_presence=status)
+    if status != target:
+        step.drive_presence(target, "3.5b", caused_by)
+    step.notes.append(f"rule 3.5b: Omni is back after the maintenance; {presence_label(target)}")
+    return True
 
 
 def _accepted_work(agent: AgentSnapshot) -> bool:
@@ -748,20 +837,36 @@ def _snapshot(step: _Step, event: SalesforceSnapshot) -> None:
     if event.console_connected:
         # A new console: whatever was in flight to the old one will never run.
         seqs = tuple((side, seq) for side, seq in before.last_seq if side is not Side.SALESFORCE)
-        step.update(console_connected=True, console_disconnected_at=None, pending=(), last_seq=seqs)
+        step.update(
+            console_connected=True,
+            console_disconnected_at=None,
+            console_degraded=None,
+            pending=(),
+            last_seq=seqs,
+        )
         if event.seq is not None:
             step.agent = step.agent.with_last_seq(Side.SALESFORCE, event.seq)
-    open_ids = {w.work_id for w in event.open_work}
-    step.update(
-        work=tuple(event.open_work),
-        closed_work_ids=tuple(c for c in before.closed_work_ids if c not in open_ids),
-    )
-    status = event.presence_status
+    if event.open_work is not None:  # None: the console could not read it; keep ours
+        open_ids = {w.work_id for w in event.open_work}
+        step.update(
+            work=tuple(event.open_work),
+            closed_work_ids=tuple(c for c in before.closed_work_ids if c not in open_ids),
+        )
+    status = event.presence_status if event.presence_known else before.presence
     changed_in_salesforce = status != before.presence
     seq = step.observe_presence(status, event.cause)
     agent = step.agent
     if not step.syncing:
         step.update(desired_presence=status)
+        return
+    if event.presence_known and (event.console_connected or status is not None):
+        if _omni_back_after_maintenance(step, status, seq):
+            _settle_work(step, seq)
+            return
+    elif agent.omni_unavailable is not None and status is None:
+        # A REST read during the maintenance: Omni is still down; its return (a console's
+        # hello, a login) drives it (rule 3.5b). Driving now would only fail, every read.
+        _settle_work(step, seq)
         return
     if not agent.logged_in:
         # An Omni-online agent we did not log in is the agent's own choice, unless a command
@@ -794,7 +899,18 @@ def _console_disconnected(step: _Step, event: ConsoleDisconnected) -> None:
     if not step.agent.console_connected:
         step.outcome = Outcome.IGNORED
         return
-    step.update(console_connected=False, console_disconnected_at=event.at)
+    step.update(console_connected=False, console_disconnected_at=event.at, console_degraded=None)
+
+
+def _console_degraded(step: _Step, event: ConsoleDegraded) -> None:
+    """Rule 3.12a: the connected console cannot drive Omni for now. Nothing changes on either
+    side; the agent's views say so, and the console's next hello reconciles (rule 12)."""
+    reason = event.reason.value
+    if not step.agent.console_connected or step.agent.console_degraded == reason:
+        step.outcome = Outcome.IGNORED
+        return
+    step.update(console_degraded=reason)
+    step.notes.append(f"rule 3.12a: the console is degraded ({reason})")
 
 
 _HANDLERS: dict[type[Event], Callable[[_Step, Any], None]] = {
@@ -817,4 +933,5 @@ _HANDLERS: dict[type[Event], Callable[[_Step, Any], None]] = {
     CommandResult: _command_result,
     SalesforceSnapshot: _snapshot,
     ConsoleDisconnected: _console_disconnected,
+    ConsoleDegraded: _console_degraded,
 }

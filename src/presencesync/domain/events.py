@@ -41,6 +41,24 @@ class StatusChangeReason(StrEnum):
     LOGIN = "OmniLoginStatusChange"
 
 
+class LogoutReason(StrEnum):
+    """`reason` of lightning:omniChannelLogout. The agent's own logout (widget, toolkit) carries
+    none; an older org carries none at all."""
+
+    DUPLICATE_LOGIN = "DuplicateLogin"  # the same user opened Omni-Channel somewhere else
+    DUPLICATE_LOGIN_SAME_BROWSER = "DuplicateLoginInSameBrowser"  # ... in another tab
+    MAINTENANCE = "MaintenanceLogout"
+    SUPERVISOR = "OmniSupervisorLogout"
+
+
+class DegradedReason(StrEnum):
+    """Why a connected console cannot be relied on to drive Omni-Channel for now."""
+
+    CONNECTION_ERROR = "connection_error"  # lightning:omniChannelConnectionError
+    TOOLKIT_UNRESPONSIVE = "toolkit_unresponsive"  # toolkit calls neither resolve nor reject
+    DISPLACED = "displaced"  # another console of the same user took over Omni (duplicate login)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Event:
     at: datetime
@@ -129,6 +147,7 @@ class OmniLoggedIn(SalesforceEvent):
 @dataclass(frozen=True, kw_only=True)
 class OmniLoggedOut(SalesforceEvent):
     command_id: str | None = None
+    reason: LogoutReason | None = None  # None: the agent's own logout (rule 5)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,14 +194,28 @@ class SalesforceSnapshot(SalesforceEvent):
     drift reconciliation over REST. Authoritative for presence and open work."""
 
     presence_status: str | None  # None: offline
-    open_work: tuple[OpenWork, ...] = ()
+    # None: the console could not read its work (getAgentWorks rejected or never answered):
+    # what the core knows about work is kept.
+    open_work: tuple[OpenWork, ...] | None = ()
     console_connected: bool | None = None  # True from a console hello, None from REST
     cause: Cause = Cause.RECONCILE
+    # False: the console could not read its status (the toolkit never answered): the presence
+    # the core knows is kept.
+    presence_known: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
 class ConsoleDisconnected(SalesforceEvent):
     pass
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConsoleDegraded(SalesforceEvent):
+    """The connected console reports that it cannot drive Omni-Channel for now (a connection
+    error, a toolkit that does not answer, another console took over). Cleared by the
+    console's next hello (rule 12) or its disconnect."""
+
+    reason: DegradedReason = DegradedReason.CONNECTION_ERROR
 
 
 SALESFORCE_EVENTS = (
@@ -196,4 +229,5 @@ SALESFORCE_EVENTS = (
     CommandResult,
     SalesforceSnapshot,
     ConsoleDisconnected,
+    ConsoleDegraded,
 )

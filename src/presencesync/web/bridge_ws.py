@@ -7,9 +7,12 @@ connection carries one agent, authenticated by the agent's API token. Per connec
 1. `hello` (the toolkit's current status and open work) -> `SalesforceSnapshot(console_connected=
    True)` is submitted before anything else from that console (rule 12), then `welcome`.
 2. `event` -> the matching domain event, submitted with `source_id = bridge:<session>:<seq>` so a
-   replayed event is applied once; answered by `event_ack`.
+   replayed event is applied once; answered by `event_ack`. Events of a connection that a
+   newer console of the agent replaced are not applied (`replaced`).
 3. `ack` of one of our commands -> `CommandResult`.
-4. On close -> `ConsoleDisconnected` (the engine starts the grace timer), unless a newer
+4. `degraded` (a connection error, a toolkit that does not answer, another console took over
+   Omni) -> `ConsoleDegraded`; the console's next hello clears it.
+5. On close -> `ConsoleDisconnected` (the engine starts the grace timer), unless a newer
    connection of the same agent already took over.
 
 The engine is synchronous (it blocks until the unit of work is committed), so every engine call
@@ -38,9 +41,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from presencesync.domain import (
     Cause,
     CommandResult,
+    ConsoleDegraded,
     ConsoleDisconnected,
+    DegradedReason,
     DomainError,
     Event,
+    LogoutReason,
     OmniLoggedIn,
     OmniLoggedOut,
     OpenWork,
@@ -77,7 +83,17 @@ STATUS_CACHE_S = 5.0
 EVENT_PREFIX = "lightning:omniChannel"
 
 # Work item key prefixes (the first 3 characters of a Salesforce id) -> service channel label.
-_ITEM_PREFIX_CHANNEL = {"500": "Case", "570": "Chat", "00Q": "Lead"}
+_ITEM_PREFIX_CHANNEL = {
+    "500": "Case",
+    "570": "Chat",
+    "00Q": "Lead",
+    "0Mw": "Messaging",  # MessagingSession
+    "0LQ": "Voice",  # VoiceCall
+}
+# A bridge-made event (not the toolkit's): a work item the bridge had seen is no longer in
+# getAgentWorks and no toolkit event said why (push time-out, cancel, transfer: Salesforce
+# documents no console event for those).
+WORK_GONE = "presencesync:workGone"
 
 
 class ProtocolError(Exception):
@@ -285,6 +301,11 @@ class BridgeHub:
             # Happened before the hello's reading of the toolkit: the snapshot covers it.
             ack["outcome"] = "superseded"
             return ack
+        if self._live.get((conn.account_id, conn.agent_id)) is not conn:
+            # A newer console of the agent took over (4409 is on its way): what this one
+            # still reports (e.g. its own duplicate-login logout) is not the agent's Omni.
+            ack["outcome"] = "replaced"
+            return ack
         try:
             event = await asyncio.to_thread(self.domain_event, conn.account_id, message, _now())
         except ProtocolError as exc:
@@ -303,6 +324,21 @@ class BridgeHub:
             return ack
         ack["outcome"] = "duplicate" if applied.duplicate else str(applied.decision.outcome)
         return ack
+
+    async def handle_degraded(self, conn: _Connection, message: dict[str, Any]) -> None:
+        try:
+            reason = DegradedReason(message.get("reason"))
+        except ValueError as exc:
+            known = ", ".join(r.value for r in DegradedReason)
+            raise ProtocolError(
+                "INVALID_DEGRADED", f"degraded.reason must be one of {known}"
+            ) from exc
+        if self._live.get((conn.account_id, conn.agent_id)) is not conn:
+            return
+        try:
+            await self._submit(conn, ConsoleDegraded(at=_now(), reason=reason), None)
+        except DomainError as exc:
+            log.warning("degraded console not recorded: %s", exc)
 
     async def handle_ack(self, conn: _Connection, message: dict[str, Any]) -> None:
         command_id = message.get("command_id")
@@ -353,7 +389,18 @@ class BridgeHub:
                 return None  # the StatusChanged that follows a login names the status
             return OmniLoggedIn(at=at, seq=seq, presence_status=status, command_id=command_id)
         if short == "Logout":
-            return OmniLoggedOut(at=at, seq=seq, command_id=command_id)
+            # `reason` (DuplicateLogin, MaintenanceLogout, ...) when Salesforce logged the agent
+            # out; none (absent, null, empty) for the agent's own logout or an older org.
+            return OmniLoggedOut(
+                at=at, seq=seq, command_id=command_id, reason=_logout_reason(params.get("reason"))
+            )
+        if name == WORK_GONE:
+            work_id = params.get("workId")
+            if not isinstance(work_id, str) or not work_id:
+                raise ProtocolError("INVALID_EVENT", "workGone needs a workId")
+            if params.get("accepted"):
+                return WorkClosed(at=at, seq=seq, work_id=work_id)
+            return WorkDeclined(at=at, seq=seq, work_id=work_id)
         work_id = params.get("workId")
         if not isinstance(work_id, str) or not work_id:
             return None  # WorkloadChanged and friends: nothing the core tracks
@@ -369,6 +416,18 @@ class BridgeHub:
         return None
 
 
+def _logout_reason(value: Any) -> LogoutReason | None:
+    if not value:
+        return None
+    try:
+        return LogoutReason(value)
+    except ValueError:
+        # A reason this version does not know: the agent's own logout is the safe reading
+        # (rule 5 logs the agent out of the contact center, as before reasons existed).
+        log.warning("unknown Omni logout reason %r: treated as the agent's own logout", value)
+        return None
+
+
 def _reason(value: Any) -> StatusChangeReason:
     try:
         return StatusChangeReason(value)
@@ -377,9 +436,11 @@ def _reason(value: Any) -> StatusChangeReason:
         return StatusChangeReason.MANUAL
 
 
-def _open_work(raw: Any) -> tuple[OpenWork, ...]:
+def _open_work(raw: Any) -> tuple[OpenWork, ...] | None:
+    if raw is None:
+        return None  # the bridge could not read getAgentWorks: keep what we know
     if not isinstance(raw, list):
-        raise ProtocolError("INVALID_HELLO", "hello.open_work must be a list")
+        raise ProtocolError("INVALID_HELLO", "hello.open_work must be a list or null")
     items: list[OpenWork] = []
     for entry in raw:
         if not isinstance(entry, dict) or not isinstance(entry.get("work_id"), str):
@@ -396,6 +457,9 @@ def snapshot_from_hello(hello: dict[str, Any], at: datetime) -> SalesforceSnapsh
     seq = hello.get("seq", 0)
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
         raise ProtocolError("INVALID_HELLO", "hello.seq must be a non-negative integer")
+    unknown = hello.get("presence_unknown", False)
+    if not isinstance(unknown, bool):
+        raise ProtocolError("INVALID_HELLO", "hello.presence_unknown must be true or false")
     return SalesforceSnapshot(
         at=at,
         seq=seq,
@@ -403,6 +467,7 @@ def snapshot_from_hello(hello: dict[str, Any], at: datetime) -> SalesforceSnapsh
         open_work=_open_work(hello.get("open_work", [])),
         console_connected=True,
         cause=Cause.RECONCILE,
+        presence_known=not unknown,
     )
 
 
@@ -491,6 +556,8 @@ def bridge_endpoint(engine: Engine, hub: BridgeHub) -> Callable[[WebSocket], Any
                     await conn.send(await hub.handle_event(conn, message))
                 elif kind == "ack":
                     await hub.handle_ack(conn, message)
+                elif kind == "degraded":
+                    await hub.handle_degraded(conn, message)
                 elif kind == "ping":
                     await conn.send({"type": "pong"})
                 else:

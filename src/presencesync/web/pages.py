@@ -24,12 +24,58 @@ from presencesync.web.errors import ApiError
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
+_DEGRADED = {
+    "connection_error": "Omni-Channel connection error",
+    "toolkit_unresponsive": "Omni-Channel not answering",
+    "displaced": "another console took over Omni-Channel",
+}
+
+
+def console_text(agent: dict[str, Any]) -> str:
+    """How the agent's Salesforce console is doing (same words as api.js consoleText)."""
+    text = "connected" if agent.get("console_connected") else "not connected"
+    degraded = agent.get("console_degraded")
+    if agent.get("console_connected") and degraded:
+        text += f" (degraded: {_DEGRADED.get(degraded, degraded)})"
+    if agent.get("omni_unavailable") == "maintenance":
+        text += "; Omni-Channel down for maintenance"
+    return text
+
+
+templates.env.globals["console_text"] = console_text
+
 HOME_BY_ROLE = {"admin": "/admin/omni-channel", "agent": "/contactpad", "supervisor": "/agents"}
 ROLE_NAMES = {"admin": "Administrator", "supervisor": "Supervisor", "agent": "Agent"}
 SESSION_END_POLICIES = (
     ("logout", "Log the agent out of ContactPad"),
     ("away", "Put the agent in Away"),
     ("none", "Do nothing"),
+)
+# One choice per lightning:omniChannelLogout reason (rules 3.5a-c); values as in the API.
+OMNI_LOGOUT_POLICIES = (
+    (
+        "omni_logout_duplicate_login",
+        "The agent opens Omni-Channel in another browser (DuplicateLogin)",
+        (("ignore", "Nothing changes: the other console is in charge"), ("logout", "Log out")),
+    ),
+    (
+        "omni_logout_duplicate_login_same_browser",
+        "The agent opens Omni-Channel in another tab (DuplicateLoginInSameBrowser)",
+        (("ignore", "Nothing changes: the other console is in charge"), ("logout", "Log out")),
+    ),
+    (
+        "omni_logout_maintenance",
+        "Salesforce maintenance logs the agent out (MaintenanceLogout)",
+        (
+            ("keep", "Keep the state; set Omni-Channel back when it returns"),
+            ("logout", "Log out"),
+        ),
+    ),
+    (
+        "omni_logout_supervisor",
+        "A supervisor logs the agent out of Omni-Channel (OmniSupervisorLogout)",
+        (("logout", "Log out"), ("keep", "Keep the state")),
+    ),
 )
 
 
@@ -159,6 +205,7 @@ def _admin_context(engine: Any, account_id: str) -> dict[str, Any]:
         "fetched_names": {s["developer_name"] for s in statuses},
         "settings": engine.get_settings(account_id).to_api(),
         "policies": SESSION_END_POLICIES,
+        "logout_policies": OMNI_LOGOUT_POLICIES,
         "minor_states": catalog.to_api(),
         "warnings": config["warnings"],
     }

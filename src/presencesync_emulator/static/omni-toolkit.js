@@ -79,10 +79,28 @@
     return err;
   }
 
+  /* One id per browser (shared by its tabs through local storage): a second console of the
+   * same user takes Omni over with DuplicateLogin, or DuplicateLoginInSameBrowser when both
+   * are tabs of this browser. */
+  function browserId() {
+    var key = "omni-emulator-browser";
+    try {
+      var id = window.localStorage.getItem(key);
+      if (!id) {
+        id = String(Date.now()) + Math.random().toString(16).slice(2);
+        window.localStorage.setItem(key, id);
+      }
+      return id;
+    } catch (err) {
+      return "no-storage";
+    }
+  }
+
   function socketUrl() {
-    if (!config.consoleSocketPath) return config.consoleSocketUrl;
+    var query = "?widget=1&browser=" + encodeURIComponent(browserId());
+    if (!config.consoleSocketPath) return config.consoleSocketUrl + query;
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    return scheme + window.location.host + config.consoleSocketPath;
+    return scheme + window.location.host + config.consoleSocketPath + query;
   }
 
   function connect() {

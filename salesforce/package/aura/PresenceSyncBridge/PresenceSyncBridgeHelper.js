@@ -43,6 +43,13 @@
                 var text = state.refused
                     ? "presencesync: stopped (" + state.refused.code + ")"
                     : state.ready ? "presencesync: connected" : "presencesync: connecting…";
+                if (state.degraded && !state.refused) {
+                    text += " (" + ({
+                        connection_error: "Omni-Channel connection error",
+                        toolkit_unresponsive: "Omni-Channel not answering",
+                        displaced: "Omni-Channel is open in another window"
+                    }[state.degraded] || state.degraded) + ")";
+                }
                 component.set("v.statusText", text);
                 if (state.refused && (state.refused.code === 4401 || state.refused.code === 4403)) {
                     component.set("v.needsToken", true);

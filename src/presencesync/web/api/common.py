@@ -66,5 +66,10 @@ def agent_view(record: Any) -> dict[str, Any]:
         "interaction_id": snap.interaction_id,
         "offered_interaction_id": snap.offered_interaction_id,
         "console_connected": snap.console_connected,
+        # The console reported it cannot drive Omni for now (connection_error,
+        # toolkit_unresponsive, displaced), cleared by its next hello.
+        "console_degraded": snap.console_degraded,
+        # Omni logged the agent out for maintenance and the state was kept (rule 3.5b).
+        "omni_unavailable": snap.omni_unavailable,
         "version": snap.version,
     }

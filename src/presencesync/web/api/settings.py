@@ -1,4 +1,4 @@
-"""Account settings (rules 8, 11, 12) and the account's states."""
+"""Account settings (rules 5, 8, 11, 12) and the account's states."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from presencesync.domain.settings import OMNI_LOGOUT_SETTINGS
 from presencesync.web.api.common import engine_of
 from presencesync.web.auth import Caller, authenticate, require_role
 from presencesync.web.errors import ApiError
@@ -28,6 +29,20 @@ SETTINGS_EXAMPLE = {
     "session_end_policy": "logout",
     "busy_status_means_busy_inbound": False,
     "offer_timeout_seconds": 20,
+    "omni_logout_duplicate_login": "ignore",
+    "omni_logout_duplicate_login_same_browser": "ignore",
+    "omni_logout_maintenance": "keep",
+    "omni_logout_supervisor": "logout",
+}
+
+# What each Omni-Channel logout reason (lightning:omniChannelLogout `reason`) does, rule 3.5a-c.
+_LOGOUT_DESCRIPTIONS = {
+    "omni_logout_duplicate_login": "DuplicateLogin: the agent opened Omni-Channel elsewhere",
+    "omni_logout_duplicate_login_same_browser": (
+        "DuplicateLoginInSameBrowser: the agent opened Omni-Channel in another tab"
+    ),
+    "omni_logout_maintenance": "MaintenanceLogout: Salesforce maintenance",
+    "omni_logout_supervisor": "OmniSupervisorLogout: a supervisor logged the agent out",
 }
 
 
@@ -43,6 +58,17 @@ SETTINGS_SCHEMA: dict[str, Any] = {
             "minimum": 0,
             "maximum": 600,
             "description": "ring time before an unanswered call moves on; 0: no timeout",
+        },
+        **{
+            name: {
+                "type": "string",
+                "enum": list(choices),
+                "default": choices[0],
+                "description": _LOGOUT_DESCRIPTIONS[name]
+                + " (ignore: nothing changes, another console is in charge; keep: the"
+                " contact-center state stays; logout: log out of the contact center)",
+            }
+            for name, choices in OMNI_LOGOUT_SETTINGS.values()
         },
     },
     "example": SETTINGS_EXAMPLE,

@@ -187,6 +187,9 @@
       session_end_policy: document.getElementById("session_end_policy").value,
       busy_status_means_busy_inbound: document.getElementById("busy_status_means_busy_inbound").checked,
     };
+    document.querySelectorAll("select[data-logout-policy]").forEach(function (select) {
+      body[select.name] = select.value;
+    });
     const result = await api.call("PUT", "/settings", body);
     if (result.ok) {
       showFieldProblems("settings-problems", "settings-form", [], "field", "");

@@ -30,7 +30,7 @@
       tr.appendChild(cell("td", a.since || ""));
       tr.appendChild(cell("td", a.presence_status || "Offline"));
       tr.appendChild(cell("td", String(a.open_work_items.length)));
-      tr.appendChild(cell("td", a.console_connected ? "connected" : "not connected"));
+      tr.appendChild(cell("td", api.consoleText(a)));
       body.appendChild(tr);
     }
   }

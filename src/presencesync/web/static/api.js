@@ -63,5 +63,20 @@ window.presencesync = (function () {
     }
   }
 
-  return { call: call, setText: setText, showProblems: showProblems };
+  // How the agent's Salesforce console is doing, in words (ContactPad, the agents overview).
+  const DEGRADED = {
+    connection_error: "Omni-Channel connection error",
+    toolkit_unresponsive: "Omni-Channel not answering",
+    displaced: "another console took over Omni-Channel",
+  };
+  function consoleText(agent) {
+    let text = agent.console_connected ? "connected" : "not connected";
+    if (agent.console_connected && agent.console_degraded) {
+      text += " (degraded: " + (DEGRADED[agent.console_degraded] || agent.console_degraded) + ")";
+    }
+    if (agent.omni_unavailable === "maintenance") text += "; Omni-Channel down for maintenance";
+    return text;
+  }
+
+  return { call: call, setText: setText, showProblems: showProblems, consoleText: consoleText };
 })();

@@ -22,6 +22,11 @@
   var FORWARDED = ["LoginSuccess", "StatusChanged", "Logout", "WorkAssigned", "WorkAccepted",
     "WorkDeclined", "WorkClosed"];
   var TOOLKIT_REASONS = ["OmniToolkitStatusChange", "OmniLoginStatusChange"];
+  // lightning:omniChannelLogout reasons that mean another console of this user took Omni over.
+  var DUPLICATE_LOGIN = ["DuplicateLogin", "DuplicateLoginInSameBrowser"];
+  // A bridge-made event: work seen here that getAgentWorks no longer lists, and no toolkit
+  // event said why (push time-out, cancel, transfer: Salesforce documents none for those).
+  var WORK_GONE = "presencesync:workGone";
   var FATAL_CODES = [4401, 4403, 4404, 4409];
   var MAX_UNACKED = 1000;
   var MAX_REMEMBERED = 256;
@@ -63,8 +68,32 @@
       });
   }
 
+  /* A toolkit call that neither resolves nor rejects within `ms` rejects with TIMEOUT. */
+  function bounded(promise, ms) {
+    return new Promise(function (resolve, reject) {
+      var timer = setTimeout(function () {
+        var err = new Error("the Omni-Channel toolkit did not answer");
+        err.errorCode = "TIMEOUT";
+        reject(err);
+      }, ms);
+      Promise.resolve(promise).then(
+        function (value) { clearTimeout(timer); resolve(value); },
+        function (err) { clearTimeout(timer); reject(err); }
+      );
+    });
+  }
+
   function Bridge(options) {
     this.server = bridgeUrl(options.server);
+    this.toolkitTimeoutMs = options.toolkitTimeoutMs || 5000;
+    this.probeIntervalMs = options.probeIntervalMs || 5000;
+    this.workCheckDelayMs = options.workCheckDelayMs || 300;
+    // Why this console cannot drive Omni now (null: it can): "connection_error",
+    // "toolkit_unresponsive", "displaced".
+    this.degraded = null;
+    this.work = new Map(); // open work seen: work id -> accepted
+    this.probeTimer = null;
+    this.workTimer = null;
     this.token = options.token;
     this.salesforceUserId = options.salesforceUserId || null;
     this.toolkit = options.toolkit;
@@ -98,6 +127,7 @@
       refused: this.refused,
       unacked: this.unacked.size,
       online: this.online,
+      degraded: this.degraded,
       stats: Object.assign({}, this.stats),
     };
   };
@@ -120,8 +150,17 @@
 
   Bridge.prototype.handleEvent = function (name, params) {
     var short = String(name).replace(/^lightning:/, "").replace(/^omniChannel/, "");
-    if (FORWARDED.indexOf(short) < 0) return;
     params = Object.assign({}, params || {});
+    if (short === "ConnectionError") {
+      this.setDegraded("connection_error");
+      return;
+    }
+    if (short === "WorkloadChanged") {
+      if (Number(params.newWorkload) < Number(params.previousWorkload)) this.checkWorkSoon();
+      return;
+    }
+    if (FORWARDED.indexOf(short) < 0) return;
+    this.trackWork(short, params);
     if (short === "StatusChanged") {
       this.learnStatus(params);
       this.online = true;
@@ -132,16 +171,100 @@
     } else if (short === "Logout") {
       this.online = false;
     }
+    if (short === "StatusChanged" && params.reason === "OmniPushTimeout") this.checkWorkSoon();
+    this.forward(PREFIX + short, params, this.tag(short, params));
+    if (short === "Logout" && DUPLICATE_LOGIN.indexOf(params.reason) >= 0) {
+      // Another console of this user took Omni over and is in charge now: running our
+      // commands here would take Omni back and log that one out in turn.
+      this.setDegraded("displaced");
+    }
+    this.changed();
+  };
+
+  Bridge.prototype.forward = function (name, params, commandId) {
     this.seq += 1;
-    var message = { type: "event", seq: this.seq, name: PREFIX + short, params: params };
-    var commandId = this.tag(short, params);
+    var message = { type: "event", seq: this.seq, name: name, params: params };
     if (commandId) message.command_id = commandId;
     this.unacked.set(this.seq, message);
     if (this.unacked.size > MAX_UNACKED) {
       this.unacked.delete(this.unacked.keys().next().value); // the next hello covers it
     }
     if (this.ready) this.send(message);
+  };
+
+  /* --- work that goes away without an event --------------------------------------------- */
+
+  Bridge.prototype.trackWork = function (short, params) {
+    var self = this;
+    var id = params.workId;
+    if (short === "Logout") {
+      self.work.forEach(function (accepted, workId) { if (!accepted) self.work.delete(workId); });
+    } else if (typeof id !== "string") {
+      return;
+    } else if (short === "WorkAssigned") {
+      if (!self.work.has(id)) self.work.set(id, false);
+    } else if (short === "WorkAccepted") {
+      self.work.set(id, true);
+    } else if (short === "WorkDeclined" || short === "WorkClosed") {
+      self.work.delete(id);
+    }
+  };
+
+  Bridge.prototype.checkWorkSoon = function () {
+    var self = this;
+    if (!self.work.size || self.workTimer) return;
+    // Let a WorkClosed or WorkDeclined that explains the change arrive first.
+    self.workTimer = setTimeout(function () {
+      self.workTimer = null;
+      bounded(self.toolkit.getAgentWorks(), self.toolkitTimeoutMs).then(parseWorks).then(
+        function (listed) {
+          var present = new Set(listed.map(function (w) { return w.work_id; }));
+          self.work.forEach(function (accepted, workId) {
+            if (present.has(workId)) return;
+            self.work.delete(workId);
+            self.forward(WORK_GONE, { workId: workId, accepted: accepted }, null);
+          });
+          self.changed();
+        },
+        function () {} // the next hello reconciles
+      );
+    }, self.workCheckDelayMs);
+  };
+
+  /* --- a console that cannot drive Omni for now ------------------------------------------ */
+
+  Bridge.prototype.setDegraded = function (reason) {
+    if (this.degraded === reason) return;
+    this.degraded = reason;
+    if (this.ready) this.send({ type: "degraded", reason: reason });
+    if (reason !== "displaced") this.probe();
     this.changed();
+  };
+
+  /* While degraded, ask the toolkit now and then; once it answers, a fresh hello reconciles. */
+  Bridge.prototype.probe = function () {
+    var self = this;
+    if (self.probeTimer || self.stopped) return;
+    self.probeTimer = setTimeout(function () {
+      self.probeTimer = null;
+      if (self.degraded !== "connection_error" && self.degraded !== "toolkit_unresponsive") return;
+      bounded(self.toolkit.getServicePresenceStatusId(), self.toolkitTimeoutMs).then(
+        function () { self.recovered(); },
+        function (err) {
+          var code = err && err.errorCode;
+          if (code === "TIMEOUT" || code === "DISCONNECTED" || code === "CONNECTION_ERROR") {
+            self.probe(); // still cut off
+          } else {
+            self.recovered(); // it answers ("offline" is an answer)
+          }
+        }
+      );
+    }, self.probeIntervalMs);
+  };
+
+  Bridge.prototype.recovered = function () {
+    this.degraded = null;
+    this.resync();
   };
 
   /* Rule 7: an event is the echo of our command when the toolkit says a toolkit call (or the
@@ -158,7 +281,7 @@
       this.expect = null;
       return expect.commandId;
     }
-    if (short === "Logout" && expect.kind === "omni_logout") {
+    if (short === "Logout" && expect.kind === "omni_logout" && !params.reason) {
       this.expect = null;
       return expect.commandId;
     }
@@ -177,12 +300,15 @@
   Bridge.prototype.stop = function () {
     this.stopped = true;
     clearTimeout(this.timer);
+    clearTimeout(this.probeTimer);
+    clearTimeout(this.workTimer);
     clearInterval(this.heartbeat);
     if (this.socket) this.socket.close(1000, "console closed");
   };
 
   /* Re-read the toolkit and say hello again (e.g. the console's own connection came back). */
   Bridge.prototype.resync = function () {
+    if (this.degraded === "displaced") return; // the other console is in charge
     if (this.socket) this.socket.close(1000, "resync");
     else if (!this.stopped) this.connect();
   };
@@ -194,19 +320,36 @@
     }
   };
 
+  /* What the hello says, from bounded toolkit calls: getServicePresenceStatusId rejecting means
+   * offline; getAgentWorks rejecting, or a call that never answers, means unknown (open_work
+   * null, presence_unknown): the hello goes out with what is known, never waits for ever. */
   Bridge.prototype.readToolkit = function () {
     var self = this;
+    var read = { presence_status: null, status_id: null, open_work: null, unresponsive: false };
     function unreachable(err) { return err && err.errorCode === "DISCONNECTED"; }
     var status = Promise.resolve().then(function () {
-      return self.toolkit.getServicePresenceStatusId();
-    }).then(function (result) { self.learnStatus(result); return result || null; })
-      .catch(function (err) {
-        if (unreachable(err)) throw err; // the console itself is cut off: not "offline"
-        return null; // the promise rejects when the agent is offline
-      });
-    var works = Promise.resolve().then(function () { return self.toolkit.getAgentWorks(); })
-      .then(parseWorks);
-    return Promise.all([status, works]);
+      return bounded(self.toolkit.getServicePresenceStatusId(), self.toolkitTimeoutMs);
+    }).then(function (result) {
+      self.learnStatus(result);
+      if (result) {
+        read.presence_status = result.statusApiName || null;
+        read.status_id = result.statusId || null;
+      }
+    }, function (err) {
+      if (unreachable(err)) throw err; // the console itself is cut off: not "offline"
+      if (err && err.errorCode === "TIMEOUT") {
+        read.unresponsive = true;
+        read.presence_unknown = true;
+      } // otherwise the promise rejected because the agent is offline
+    });
+    var works = Promise.resolve().then(function () {
+      return bounded(self.toolkit.getAgentWorks(), self.toolkitTimeoutMs);
+    }).then(function (result) { read.open_work = parseWorks(result); }, function (err) {
+      if (unreachable(err)) throw err;
+      if (err && err.errorCode === "TIMEOUT") read.unresponsive = true;
+      // rejected: unknown, not "no work" (open_work stays null)
+    });
+    return Promise.all([status, works]).then(function () { return read; });
   };
 
   Bridge.prototype.connect = function () {
@@ -225,19 +368,24 @@
       });
       reading.then(function (read) {
         if (self.socket !== socket) return;
-        var status = read[0];
-        self.online = !!status;
-        self.send({
+        if (!read.presence_unknown) self.online = !!read.presence_status;
+        if (read.open_work) {
+          self.work = new Map(read.open_work.map(function (w) { return [w.work_id, w.accepted]; }));
+        }
+        self.unresponsive = read.unresponsive;
+        var hello = {
           type: "hello",
           token: self.token,
           session: self.session,
           seq: snapshotSeq,
           salesforce_user_id: self.salesforceUserId,
-          presence_status: status ? status.statusApiName || null : null,
-          status_id: status ? status.statusId || null : null,
-          open_work: read[1],
+          presence_status: read.presence_status,
+          status_id: read.status_id,
+          open_work: read.open_work,
           client: "presencesync-bridge.js/1",
-        });
+        };
+        if (read.presence_unknown) hello.presence_unknown = true;
+        self.send(hello);
       });
     };
     socket.onmessage = function (message) {
@@ -251,6 +399,14 @@
         self.stats.connects += 1;
         self.unacked.forEach(function (event) { self.send(event); }); // replay, in order
         self.startHeartbeat(socket);
+        if (self.unresponsive) {
+          self.degraded = null;
+          self.setDegraded("toolkit_unresponsive");
+        } else if (self.degraded === "displaced") {
+          self.send({ type: "degraded", reason: self.degraded });
+        } else {
+          self.degraded = null; // this hello read the toolkit: whatever was wrong is over
+        }
         self.changed();
       } else if (msg.type === "event_ack") {
         if (self.unacked.delete(msg.seq)) self.stats.eventsAcked += 1;
@@ -337,6 +493,11 @@
     var kind = msg.kind;
     var statusId = msg.status_id || self.statusIds.get(msg.presence_status);
     var call;
+    if (self.degraded === "displaced") {
+      return Promise.resolve({
+        ok: false, error: "DISPLACED: another console of this user took Omni-Channel over",
+      });
+    }
     if (kind === "omni_logout") {
       if (!self.online) return Promise.resolve({ ok: true }); // already offline
       self.expect = { commandId: msg.command_id, kind: kind, statusId: null };
@@ -354,7 +515,9 @@
     } else {
       return Promise.resolve({ ok: false, error: "UNKNOWN_COMMAND: " + kind });
     }
-    return Promise.resolve().then(call).then(
+    return Promise.resolve().then(function () {
+      return bounded(call(), self.toolkitTimeoutMs);
+    }).then(
       function () { return { ok: true }; },
       function (err) {
         self.expect = null;
@@ -368,6 +531,7 @@
     create: function (options) { return new Bridge(options); },
     parseWorks: parseWorks,
     bridgeUrl: bridgeUrl,
+    bounded: bounded,
   };
   root.PresenceSyncBridge = api;
 
@@ -391,7 +555,9 @@
     var text = state.refused
       ? "presencesync: stopped (" + state.refused.code + " " + (state.refused.reason || "") + ")"
       : state.ready ? "presencesync: connected" : "presencesync: connecting…";
+    if (state.degraded && !state.refused) text += " (degraded: " + state.degraded + ")";
     doc.body.dataset.presencesyncBridge = state.refused ? "refused" : state.ready ? "connected" : "connecting";
+    doc.body.dataset.presencesyncDegraded = state.degraded || "";
     var line = doc.getElementById("presencesync-bridge-status");
     if (!line) {
       line = doc.createElement("p");

@@ -87,7 +87,7 @@
       heading = "(going offline)";
     }
     setIfChanged("omni-desired", heading);
-    setIfChanged("console-status", agent.console_connected ? "connected" : "not connected");
+    setIfChanged("console-status", api.consoleText(agent));
     const list = $("work-items");
     list.textContent = "";
     for (const item of agent.open_work_items) {
