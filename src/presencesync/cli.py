@@ -1,4 +1,4 @@
-"""Command line: `presencesync serve | emulator | migrate | demo`.
+"""Command line: `presencesync serve | emulator | migrate | rotate-secrets | demo`.
 
 Every option has a PRESENCESYNC_* environment variable (the flag wins). Subcommands import
 their modules lazily so that `presencesync --help` stays fast and never needs a database.
@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="upgrade the store's schema to the newest version")
     migrate.add_argument("--database-url", default=_env("DATABASE_URL", DEFAULT_DATABASE_URL))
 
+    rotate = sub.add_parser(
+        "rotate-secrets",
+        help="encrypt the stored Salesforce credentials again with the first key of "
+        "PRESENCESYNC_SECRET_KEY (then the old keys may be dropped)",
+    )
+    rotate.add_argument("--database-url", default=_env("DATABASE_URL", DEFAULT_DATABASE_URL))
+
     demo = sub.add_parser(
         "demo", help="start server + emulator with seed data and print URLs and tokens"
     )
@@ -97,6 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         upgrade(args.database_url)
         print(f"migrated {args.database_url}")
+    elif args.command == "rotate-secrets":
+        from presencesync.service import open_engine
+        from presencesync.store.secrets import reseal_all
+
+        with open_engine(args.database_url) as engine:
+            count = reseal_all(engine.db, engine.secrets)
+        print(f"re-encrypted the secrets of {count} Salesforce connection(s)")
     elif args.command == "demo":
         from presencesync.demo import run_demo
 

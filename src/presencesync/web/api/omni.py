@@ -25,6 +25,7 @@ from presencesync.salesforce import (
     open_work,
 )
 from presencesync.service import SalesforceView
+from presencesync.store.secrets import SecretKeyError
 from presencesync.web.api.common import engine_of, iso
 from presencesync.web.auth import Caller, require_role
 from presencesync.web.errors import ApiError
@@ -164,7 +165,11 @@ async def _close(client: Any) -> None:
 
 async def _salesforce_client(request: Request, account_id: str) -> Any:
     engine = engine_of(request)
-    connection = await run_in_threadpool(engine.get_salesforce_connection, account_id)
+    try:
+        connection = await run_in_threadpool(engine.get_salesforce_connection, account_id)
+    except SecretKeyError as error:
+        # The server's configuration, not the caller's request: say what to fix.
+        raise ApiError(503, error.code, str(error)) from error
     if connection is None:
         raise ApiError(
             409,
