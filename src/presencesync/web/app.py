@@ -41,10 +41,31 @@ STATIC_DIR = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
 
 
+_HEALTH_CONTENT = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                "error": {"type": "string", "description": "the store's failure"},
+            },
+            "required": ["status"],
+        }
+    }
+}
+
+
 def _health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/healthz", summary="Liveness: the process answers and the store is reachable")
+    @router.get(
+        "/healthz",
+        summary="Liveness: the process answers and the store is reachable",
+        responses={
+            200: {"description": "Healthy", "content": _HEALTH_CONTENT},
+            503: {"description": "The store is unreachable", "content": _HEALTH_CONTENT},
+        },
+    )
     def healthz(request: Request) -> JSONResponse:
         state = request.app.state
         body: dict[str, Any] = {"status": "ok"}

@@ -22,6 +22,9 @@ log = structlog.get_logger("presencesync.web")
 # Codes of DomainError that describe bad input rather than a refused action.
 _UNPROCESSABLE_CODES = {"INVALID_SETTINGS", "INVALID_CONFIG", "INVALID_STATE", "INVALID_REQUEST"}
 
+# What FastAPI says when reading the body raised anything but a JSON syntax error.
+_FASTAPI_UNREADABLE_BODY = "There was an error parsing the body"
+
 _HTTP_CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHENTICATED",
@@ -124,6 +127,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _FASTAPI_UNREADABLE_BODY:
+            # FastAPI's answer to a body it could not even decode (bytes that are not UTF-8):
+            # malformed before it could be invalid JSON, hence 400 rather than 422.
+            return error_response(
+                400,
+                "MALFORMED_BODY",
+                "the request body could not be read: JSON must be encoded in UTF-8",
+                [{"field": "body", "location": "body", "message": "not UTF-8", "type": "body"}],
+            )
         code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
         message = exc.detail if isinstance(exc.detail, str) else code.lower().replace("_", " ")
         return error_response(exc.status_code, code, message, None, exc.headers)
