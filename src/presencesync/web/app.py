@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -27,7 +27,11 @@ from presencesync.web.bridge_ws import BridgeHub
 from presencesync.web.bridge_ws import install as install_bridge
 from presencesync.web.contactpad_ws import AgentFeed
 from presencesync.web.contactpad_ws import router as stream_router
-from presencesync.web.errors import BodyLimitMiddleware, install_error_handlers
+from presencesync.web.errors import (
+    BodyLimitMiddleware,
+    install_error_handlers,
+    single_valued_query,
+)
 from presencesync.web.headers import SecurityHeadersMiddleware
 from presencesync.web.limits import Limits
 from presencesync.web.logging import RequestLogMiddleware
@@ -177,7 +181,7 @@ def create_app(
     app.state.salesforce_client_factory = salesforce_client_factory or omni.default_client_factory
 
     install_error_handlers(app)
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(single_valued_query)])
     for module in (settings, omni, agents, interactions):
         api.include_router(module.router)
     api.include_router(stream_router)

@@ -106,6 +106,28 @@ def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def single_valued_query(request: Request) -> None:
+    """FastAPI dependency: refuse a query parameter given twice (`?limit=5&limit=500`).
+
+    None of the API's query parameters is a list, and FastAPI would silently keep the last
+    value: a request that says two things gets a 422 rather than a guess."""
+    repeated = sorted(
+        {key for key in request.query_params if len(request.query_params.getlist(key)) > 1}
+    )
+    if repeated:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "repeated_parameter",
+                    "loc": ("query", key),
+                    "msg": "given more than once; this parameter takes one value",
+                    "input": request.query_params.getlist(key),
+                }
+                for key in repeated
+            ]
+        )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
