@@ -94,7 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         serve(host=args.host, port=args.port, database_url=args.database_url)
     elif args.command == "emulator":
+        from presencesync.web.logging import install_log_redaction
         from presencesync_emulator.server import serve as serve_emulator
+
+        # Console URLs carry the bridge's token (?token=): uvicorn's access log must not.
+        install_log_redaction()
 
         serve_emulator(
             host=args.host, port=args.port, db=args.db, tls=args.tls, tls_dir=args.tls_dir
