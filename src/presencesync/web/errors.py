@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 
 from presencesync.domain import DomainError, InvalidConfig, InvalidState, Rejected
 
@@ -106,7 +107,7 @@ def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def single_valued_query(request: Request) -> None:
+def single_valued_query(request: HTTPConnection) -> None:
     """FastAPI dependency: refuse a query parameter given twice (`?limit=5&limit=500`).
 
     None of the API's query parameters is a list, and FastAPI would silently keep the last
@@ -170,7 +171,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 class BodyLimitMiddleware:
     """Refuse request bodies over `max_bytes` (413) before anything reads them: no request of
-    the API needs more than a configuration document."""
+    the API needs more than a configuration document. A declared `Content-Length` over the
+    limit is refused before a byte of the body is read; a streamed (chunked) body is read up
+    to the limit and refused as it passes it. Either way the connection is closed, so the
+    server does not keep draining what the client still sends."""
 
     def __init__(self, app: Any, max_bytes: int = 1_000_000) -> None:
         self.app = app
@@ -214,5 +218,8 @@ class BodyLimitMiddleware:
         return f"the request body is larger than {self.max_bytes} bytes"
 
     async def _too_large(self, scope: Any, receive: Any, send: Any) -> None:
-        response = error_response(413, "PAYLOAD_TOO_LARGE", self._message())
+        # Connection: close, so that the server hangs up instead of draining the rest.
+        response = error_response(
+            413, "PAYLOAD_TOO_LARGE", self._message(), headers={"Connection": "close"}
+        )
         await response(scope, receive, send)
