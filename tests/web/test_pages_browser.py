@@ -76,6 +76,13 @@ def _page(chromium: Any, base: str, token: str) -> tuple[Any, list[str]]:
     page = chromium.new_context().new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
+    # The pages' CSP forbids inline code: anything the browser refuses shows up here.
+    page.on(
+        "console",
+        lambda message: problems.append(message.text)
+        if "Content Security Policy" in message.text or "Refused to" in message.text
+        else None,
+    )
     page.goto(base + "/login")
     page.get_by_label("Access token").fill(token)
     page.get_by_role("button", name="Sign in").click()
