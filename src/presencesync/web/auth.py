@@ -4,7 +4,8 @@ A token belongs to one account and one role. The engine stores tokens hashed and
 this module only finds the token in the request. The session cookie carries the token encrypted
 and authenticated (Fernet), so it never appears in a page, cannot be read by scripts (HttpOnly)
 and is not sent by other sites (SameSite=Strict). Every request resolves the token again, so a
-revoked token stops working at once, for the cookie too.
+revoked token stops working at once, for the cookie too. Unsafe requests authenticated by the
+cookie also need the session's CSRF token and an own Origin (csrf.py, `check_csrf`).
 """
 
 from __future__ import annotations
