@@ -288,6 +288,16 @@ def test_a_query_parameter_given_twice_is_refused(client: TestClient, acme: Acco
     assert client.get("/api/v1/agents?limit=1", headers=bearer(acme.admin)).status_code == 200
 
 
+def test_an_unknown_query_parameter_is_refused(client: TestClient, acme: Account) -> None:
+    """Found by schemathesis: `?limt=5` was ignored and the full list answered."""
+    response = client.get("/api/v1/agents?limt=5&after=", headers=bearer(acme.admin))
+    assert response.status_code == 422
+    details = error_of(response)["details"]
+    assert [(d["field"], d["type"]) for d in details] == [("limt", "unknown_parameter")]
+    history = client.get("/api/v1/agents/alice/history?limit=2", headers=bearer(acme.admin))
+    assert history.status_code == 200
+
+
 def test_a_body_that_is_not_utf8_is_a_documented_400(client: TestClient, acme: Account) -> None:
     """Found by schemathesis: the 400 FastAPI gives a body it cannot decode was not in the
     OpenAPI document, nor in the error shape's codes."""

@@ -79,9 +79,11 @@ def _page(chromium: Any, base: str, token: str) -> tuple[Any, list[str]]:
     # The pages' CSP forbids inline code: anything the browser refuses shows up here.
     page.on(
         "console",
-        lambda message: problems.append(message.text)
-        if "Content Security Policy" in message.text or "Refused to" in message.text
-        else None,
+        lambda message: (
+            problems.append(message.text)
+            if "Content Security Policy" in message.text or "Refused to" in message.text
+            else None
+        ),
     )
     page.goto(base + "/login")
     page.get_by_label("Access token").fill(token)

@@ -30,7 +30,7 @@ from presencesync.web.contactpad_ws import router as stream_router
 from presencesync.web.errors import (
     BodyLimitMiddleware,
     install_error_handlers,
-    single_valued_query,
+    strict_query,
 )
 from presencesync.web.headers import SecurityHeadersMiddleware
 from presencesync.web.limits import Limits
@@ -181,7 +181,7 @@ def create_app(
     app.state.salesforce_client_factory = salesforce_client_factory or omni.default_client_factory
 
     install_error_handlers(app)
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(single_valued_query)])
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(strict_query)])
     for module in (settings, omni, agents, interactions):
         api.include_router(module.router)
     api.include_router(stream_router)

@@ -6,7 +6,7 @@ for a malformed JSON body, a missing route and a rule the engine refuses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import structlog
@@ -107,26 +107,36 @@ def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
-def single_valued_query(request: HTTPConnection) -> None:
-    """FastAPI dependency: refuse a query parameter given twice (`?limit=5&limit=500`).
+def _query_names(dependant: Any) -> Iterator[str]:
+    """The query parameters an operation takes, its dependencies' included."""
+    for param in dependant.query_params:
+        yield param.alias
+    for sub in dependant.dependencies:
+        yield from _query_names(sub)
 
-    None of the API's query parameters is a list, and FastAPI would silently keep the last
-    value: a request that says two things gets a 422 rather than a guess."""
-    repeated = sorted(
-        {key for key in request.query_params if len(request.query_params.getlist(key)) > 1}
-    )
-    if repeated:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "repeated_parameter",
-                    "loc": ("query", key),
-                    "msg": "given more than once; this parameter takes one value",
-                    "input": request.query_params.getlist(key),
-                }
-                for key in repeated
-            ]
-        )
+
+def strict_query(request: HTTPConnection) -> None:
+    """FastAPI dependency of the API: refuse a query parameter the operation does not take
+    (`?limt=5`) or one given twice (`?limit=5&limit=500`).
+
+    FastAPI would silently ignore the first and keep the last value of the second: a request
+    that says something we do not understand gets a 422 rather than a guess."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    known = None
+    if dependant is not None:
+        known = set(_query_names(dependant))
+    problems = []
+    for key in sorted(set(request.query_params)):
+        values = request.query_params.getlist(key)
+        if known is not None and key not in known:
+            kind, msg = "unknown_parameter", "this operation takes no such query parameter"
+        elif len(values) > 1:
+            kind, msg = "repeated_parameter", "given more than once; this parameter takes one value"
+        else:
+            continue
+        problems.append({"type": kind, "loc": ("query", key), "msg": msg, "input": values})
+    if problems:
+        raise RequestValidationError(problems)
 
 
 def install_error_handlers(app: FastAPI) -> None:
