@@ -87,7 +87,11 @@ def _page(chromium: Any, base: str, token: str) -> tuple[Any, list[str]]:
     )
     page.goto(base + "/login")
     page.get_by_label("Access token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    # The page's scripts attach their handlers by the load event: a click before that would
+    # submit a form natively (seen on a loaded machine).
+    page.wait_for_load_state("load")
     return page, problems
 
 
