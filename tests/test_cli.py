@@ -53,11 +53,20 @@ def test_the_commands_come_from_the_entry_point_group() -> None:
         "migrate": "presencesync.commands.migrate",
         "doctor": "presencesync.commands.doctor",
         "account": "presencesync.commands.account",
+        "rotate-secrets": "presencesync.commands.rotate_secrets",
         "emulator": "presencesync_emulator.cli",
         "demo": "presencesync_sandbox.cli",
     }, "pyproject.toml's entry points are not installed: pip install -e '.[dev]'"
     commands = cli.load_commands()
-    assert list(commands) == ["serve", "migrate", "doctor", "account", "demo", "emulator"]
+    assert list(commands) == [
+        "serve",
+        "migrate",
+        "doctor",
+        "account",
+        "rotate-secrets",
+        "demo",
+        "emulator",
+    ]
     for name, module in declared.items():
         assert commands[name].__name__ == module  # type: ignore[attr-defined]
 

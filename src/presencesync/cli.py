@@ -29,6 +29,7 @@ BUILTIN = {
     "migrate": "presencesync.commands.migrate",
     "doctor": "presencesync.commands.doctor",
     "account": "presencesync.commands.account",
+    "rotate-secrets": "presencesync.commands.rotate_secrets",
 }
 
 

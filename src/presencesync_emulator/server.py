@@ -10,6 +10,7 @@ from typing import Any
 import uvicorn
 
 from presencesync_emulator.app import create_app
+from presencesync_emulator.logredact import install_log_redaction
 from presencesync_emulator.pubsub import server as pubsub_server
 from presencesync_emulator.tls import ensure_certificate
 
@@ -27,6 +28,8 @@ def serve(
 ) -> None:
     """Run the emulator until interrupted (blocking). `pubsub_port` None: no Pub/Sub API.
     `jwt_audiences`: the JWT bearer `aud` values accepted (default https://login.salesforce.com)."""
+    # Console URLs carry the bridge's token (?token=): uvicorn's access log must not.
+    install_log_redaction()
     scheme = "https" if tls else "http"
     # No fixed base URL: instance_url and serverUrl follow the address each client used
     # (localhost, 127.0.0.1 or a LAN name with --host 0.0.0.0).

@@ -98,8 +98,14 @@ class ServerThread:
         self.thread: threading.Thread | None = None
 
     def start(self, app: Any, *, lifespan: str = "on", timeout: float = 20.0) -> ServerThread:
+        limits = getattr(getattr(app, "state", None), "limits", None)
         config = uvicorn.Config(
-            app, log_level="warning", lifespan=lifespan, ws="websockets-sansio", log_config=None
+            app,
+            log_level="warning",
+            lifespan=lifespan,
+            ws="websockets-sansio",
+            log_config=None,
+            ws_max_size=limits.max_ws_message_bytes if limits else 16 * 1024 * 1024,
         )
         self.server = uvicorn.Server(config)
         server, sock = self.server, self.sock

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from presencesync.service import Engine, open_engine
 from presencesync.store import tables
+from presencesync.store.secrets import SECRET_KEY_ENV, new_key
 from presencesync.web.bridge_ws import BridgeHub, _Connection
 from presencesync_emulator.testing import start_emulator
 from presencesync_sandbox.demo import provision
@@ -183,11 +184,14 @@ def _outbox(engine: Engine, account_id: str) -> list[sa.Row]:
 
 @pytest.mark.postgres
 def test_a_command_goes_out_from_the_process_holding_the_console(
-    shared_postgres: str, tmp_path: Path
+    shared_postgres: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     """Console connected to A; state changes submitted through B's API. Each command reaches
     the console at once, delivered by A, claimed exactly once (B, holding no console, never
     claims it), and Salesforce's Omni status follows."""
+    # PostgreSQL keeps the Salesforce credentials only under a key (store/secrets.py); the
+    # servers inherit it from the environment.
+    monkeypatch.setenv(SECRET_KEY_ENV, new_key())
     engine = open_engine(shared_postgres)  # migrates the schema before the servers start
     emulator = start_emulator()
     servers = [_Server("A", shared_postgres, tmp_path), _Server("B", shared_postgres, tmp_path)]

@@ -18,6 +18,7 @@ from presencesync.service import (
 )
 from presencesync.store import tables
 from presencesync.store.migrations import current_revision, head_revision
+from presencesync.store.secrets import SecretBox, new_key
 
 from .engine_kit import CONFIG, STATUSES, count_rows, seed_account
 
@@ -123,6 +124,8 @@ def test_omni_config_versions_keep_who_and_when(engine: Engine):
 
 
 def test_salesforce_connection_round_trip(engine: Engine, account: str):
+    if engine.postgres:  # no key file place there: secrets need PRESENCESYNC_SECRET_KEY
+        engine.secrets = SecretBox([new_key()])
     assert engine.get_salesforce_connection(account) is None
     conn = SalesforceConnection("https://login.example", "cid", "u@x", "secret", None, False)
     engine.set_salesforce_connection(account, conn)

@@ -3,6 +3,7 @@ tokens of every role, and the app under a TestClient (which runs the lifespan)."
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,6 +18,11 @@ with warnings.catch_warnings():
 
 from presencesync.bootstrap import build_app, open_engine
 from presencesync.service import Engine
+from presencesync.web.limits import Limits, Rate
+
+# The shared app makes thousands of requests from one address with a few tokens: the budgets
+# stay on (the code path runs) but never bind. test_rate_limits.py checks the real ones.
+ROOMY_LIMITS = Limits(api_rate=Rate(1_000_000, 1), login_rate=Rate(1_000_000, 1))
 
 SF_USERS = ("005000000000001AAA", "005000000000002AAA", "005000000000003AAA")
 
@@ -66,6 +72,7 @@ def globex(engine: Engine) -> Account:
 def app_factory(engine: Engine) -> Any:
     def make(**kwargs: Any) -> Any:
         kwargs.setdefault("background", False)
+        kwargs.setdefault("limits", ROOMY_LIMITS)
         return build_app(engine, **kwargs)
 
     return make
@@ -74,7 +81,8 @@ def app_factory(engine: Engine) -> Any:
 @pytest.fixture(scope="session")
 def shared_client(engine: Engine) -> Iterator[TestClient]:
     # Building an app and running its lifespan costs ~0.3 s: share one between tests.
-    with TestClient(build_app(engine, background=False)) as test_client:
+    app = build_app(engine, background=False, limits=ROOMY_LIMITS)
+    with TestClient(app) as test_client:
         yield test_client
 
 
@@ -82,6 +90,32 @@ def shared_client(engine: Engine) -> Iterator[TestClient]:
 def client(shared_client: TestClient) -> TestClient:
     shared_client.cookies.clear()
     return shared_client
+
+
+def login_csrf(client: TestClient) -> str:
+    """What a browser does first: open the sign-in form (its cookie and its CSRF field)."""
+    form = client.get("/login")
+    assert form.status_code == 200, form.text
+    match = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert match, "the sign-in form has no CSRF field"
+    return match.group(1)
+
+
+def sign_in_response(client: TestClient, token: str, **headers: str) -> Any:
+    """Submit the sign-in form as a browser would (after opening it)."""
+    return client.post(
+        "/login",
+        data={"token": token, "csrf_token": login_csrf(client)},
+        headers=headers,
+        follow_redirects=False,
+    )
+
+
+def page_csrf(client: TestClient, path: str = "/login") -> str:
+    """The session's CSRF token, as the pages carry it (`<meta name="csrf-token">`)."""
+    match = re.search(r'<meta name="csrf-token" content="([^"]+)"', client.get(path).text)
+    assert match, f"{path} carries no CSRF token"
+    return match.group(1)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -283,3 +283,40 @@ def test_oversized_streamed_bodies_are_refused(client: TestClient, acme: Account
     )
     assert response.status_code == 413
     assert error_of(response)["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_a_query_parameter_given_twice_is_refused(client: TestClient, acme: Account) -> None:
+    """Found by schemathesis: FastAPI kept the last of two values and answered 200."""
+    response = client.get("/api/v1/agents?limit=1&limit=500", headers=bearer(acme.admin))
+    assert response.status_code == 422
+    error = error_of(response)
+    assert error["code"] == "INVALID_REQUEST"
+    assert error["details"][0]["field"] == "limit"
+    assert error["details"][0]["type"] == "repeated_parameter"
+    assert client.get("/api/v1/agents?limit=1", headers=bearer(acme.admin)).status_code == 200
+
+
+def test_an_unknown_query_parameter_is_refused(client: TestClient, acme: Account) -> None:
+    """Found by schemathesis: `?limt=5` was ignored and the full list answered."""
+    response = client.get("/api/v1/agents?limt=5&after=", headers=bearer(acme.admin))
+    assert response.status_code == 422
+    details = error_of(response)["details"]
+    assert [(d["field"], d["type"]) for d in details] == [("limt", "unknown_parameter")]
+    history = client.get("/api/v1/agents/alice/history?limit=2", headers=bearer(acme.admin))
+    assert history.status_code == 200
+
+
+def test_a_body_that_is_not_utf8_is_a_documented_400(client: TestClient, acme: Account) -> None:
+    """Found by schemathesis: the 400 FastAPI gives a body it cannot decode was not in the
+    OpenAPI document, nor in the error shape's codes."""
+    response = client.put(
+        "/api/v1/settings",
+        content=b'{"wrap_seconds": "\xff\xfe"}',
+        headers={**bearer(acme.admin), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "MALFORMED_BODY"
+    document = client.get("/openapi.json").json()
+    put_settings = document["paths"]["/api/v1/settings"]["put"]["responses"]
+    assert "400" in put_settings and "429" in put_settings and "413" in put_settings
+    assert put_settings["429"]["headers"]["Retry-After"]["schema"]["type"] == "integer"

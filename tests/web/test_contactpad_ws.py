@@ -12,7 +12,7 @@ from starlette.websockets import WebSocketDisconnect
 from presencesync.domain import SalesforceSnapshot
 from presencesync.service import Engine
 
-from .conftest import Account, bearer
+from .conftest import Account, bearer, sign_in_response
 
 
 def _next_agent(ws) -> dict:
@@ -55,7 +55,7 @@ def test_stream_sends_the_agent_now_and_after_every_change(
 
 
 def test_stream_with_the_session_cookie(client: TestClient, acme: Account) -> None:
-    client.post("/login", data={"token": acme.agents["bob"]}, follow_redirects=False)
+    sign_in_response(client, acme.agents["bob"])
     with client.websocket_connect("/api/v1/agents/bob/stream") as ws:
         assert _next_agent(ws)["agent_id"] == "bob"
 
@@ -97,7 +97,7 @@ def test_stream_refusals(
 
 
 def test_other_sites_pages_cannot_open_the_stream(client: TestClient, acme: Account) -> None:
-    client.post("/login", data={"token": acme.agents["alice"]}, follow_redirects=False)
+    sign_in_response(client, acme.agents["alice"])
     with (
         pytest.raises(WebSocketDisconnect) as info,
         client.websocket_connect(

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from presencesync.service import Engine
 from presencesync.web.auth import SESSION_COOKIE
 
-from .conftest import Account, save_statuses, valid_config
+from .conftest import Account, page_csrf, save_statuses, sign_in_response, valid_config
 
 
 class Page(HTMLParser):
@@ -72,7 +72,7 @@ def assert_every_control_has_a_visible_label(page: Page) -> None:
 
 
 def sign_in(client: TestClient, token: str) -> str:
-    response = client.post("/login", data={"token": token}, follow_redirects=False)
+    response = sign_in_response(client, token)
     assert response.status_code == 303, response.text
     return response.headers["location"]
 
@@ -96,7 +96,7 @@ def test_sign_in_redirects_by_role_with_a_strict_http_only_cookie(
     client: TestClient, acme: Account, role: str, home: str
 ) -> None:
     token = {"admin": acme.admin, "supervisor": acme.supervisor}.get(role, acme.agents["alice"])
-    response = client.post("/login", data={"token": token}, follow_redirects=False)
+    response = sign_in_response(client, token)
     assert response.status_code == 303
     assert response.headers["location"] == home
     cookie = response.headers["set-cookie"]
@@ -112,16 +112,16 @@ def test_sign_in_redirects_by_role_with_a_strict_http_only_cookie(
 
 
 def test_wrong_token_shows_an_alert_and_sets_no_cookie(client: TestClient) -> None:
-    response = client.post("/login", data={"token": "ps_wrong"}, follow_redirects=False)
+    response = sign_in_response(client, "ps_wrong")
     assert response.status_code == 401
-    assert "set-cookie" not in response.headers
+    assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
     assert "That access token is not valid" in response.text
     assert 'role="alert"' in response.text
 
 
 def test_secure_cookie_over_https(app_factory, acme: Account) -> None:
     with TestClient(app_factory(), base_url="https://testserver") as client:
-        response = client.post("/login", data={"token": acme.admin}, follow_redirects=False)
+        response = sign_in_response(client, acme.admin)
     assert "Secure" in response.headers["set-cookie"]
 
 
@@ -256,19 +256,19 @@ def test_agents_overview(client: TestClient, acme: Account) -> None:
     assert client.get("/agents").status_code == 403
 
 
-def test_pages_call_the_api_with_the_cookie_and_a_csrf_header(
+def test_pages_call_the_api_with_the_cookie_and_the_sessions_csrf_token(
     client: TestClient, acme: Account
 ) -> None:
     sign_in(client, acme.agents["alice"])
     # GETs work with the cookie alone.
     assert client.get("/api/v1/agents/alice").status_code == 200
-    # Writes need the header a cross-site form cannot send.
-    refused = client.post("/api/v1/agents/alice/login")
-    assert refused.status_code == 403
-    assert refused.json()["error"]["code"] == "CSRF_CHECK_FAILED"
-    accepted = client.post(
-        "/api/v1/agents/alice/login", headers={"X-Requested-With": "presencesync"}
-    )
+    # Writes need the session's CSRF token, which only the pages carry.
+    for headers in ({}, {"X-Requested-With": "presencesync"}, {"X-CSRF-Token": "forged"}):
+        refused = client.post("/api/v1/agents/alice/login", headers=headers)
+        assert refused.status_code == 403, headers
+        assert refused.json()["error"]["code"] == "CSRF_CHECK_FAILED"
+    token = page_csrf(client, "/contactpad")
+    accepted = client.post("/api/v1/agents/alice/login", headers={"X-CSRF-Token": token})
     assert accepted.status_code == 200
 
 

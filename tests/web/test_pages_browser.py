@@ -76,9 +76,22 @@ def _page(chromium: Any, base: str, token: str) -> tuple[Any, list[str]]:
     page = chromium.new_context().new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(str(error)))
+    # The pages' CSP forbids inline code: anything the browser refuses shows up here.
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(message.text)
+            if "Content Security Policy" in message.text or "Refused to" in message.text
+            else None
+        ),
+    )
     page.goto(base + "/login")
     page.get_by_label("Access token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    # The page's scripts attach their handlers by the load event: a click before that would
+    # submit a form natively (seen on a loaded machine).
+    page.wait_for_load_state("load")
     return page, problems
 
 

@@ -58,6 +58,7 @@ from presencesync.service.uow import Hook, Item, Result, apply_batch
 from presencesync.service.writer import WriterPool
 from presencesync.store import create_db_engine, is_postgres, upgrade
 from presencesync.store import tables as t
+from presencesync.store.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,8 @@ class Engine:
         self.database_url = database_url
         self.db = create_db_engine(database_url)
         self.postgres = is_postgres(self.db)
+        # The Salesforce credentials are stored encrypted (store/secrets.py says with what key).
+        self.secrets = SecretBox.for_database(database_url)
         self._subscribers: list[Subscriber] = []
         self._wakers: list[Callable[[], None]] = []
         self._lock = threading.Lock()
@@ -294,8 +297,8 @@ class Engine:
             "login_url": conn_info.login_url,
             "client_id": conn_info.client_id,
             "username": conn_info.username,
-            "client_secret": conn_info.client_secret,
-            "private_key_pem": conn_info.private_key_pem,
+            "client_secret": self.secrets.seal(conn_info.client_secret),
+            "private_key_pem": self.secrets.seal(conn_info.private_key_pem),
             "verify": conn_info.verify,
             "audience": conn_info.audience,
             "updated_at": utcnow(),
@@ -318,8 +321,8 @@ class Engine:
             row.login_url,
             row.client_id,
             row.username,
-            row.client_secret,
-            row.private_key_pem,
+            self.secrets.open(row.client_secret),
+            self.secrets.open(row.private_key_pem),
             row.verify,
             row.audience,
         )

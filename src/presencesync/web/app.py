@@ -16,22 +16,29 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from presencesync.domain import DomainError
 from presencesync.web import pages
 from presencesync.web.api import agents, interactions, omni, settings
-from presencesync.web.auth import SessionCodec
+from presencesync.web.auth import SessionCodec, presented_token
 from presencesync.web.bridge_ws import BridgeHub
 from presencesync.web.bridge_ws import install as install_bridge
 from presencesync.web.contactpad_ws import AgentFeed
 from presencesync.web.contactpad_ws import router as stream_router
-from presencesync.web.errors import BodyLimitMiddleware, install_error_handlers
+from presencesync.web.errors import (
+    BodyLimitMiddleware,
+    install_error_handlers,
+    strict_query,
+)
+from presencesync.web.headers import SecurityHeadersMiddleware
+from presencesync.web.limits import Limits
 from presencesync.web.logging import RequestLogMiddleware
 from presencesync.web.metrics import Metrics, seed_agent_gauge
 from presencesync.web.openapi import install_openapi
+from presencesync.web.ratelimit import RateLimiter, RateLimitMiddleware
 
 log = structlog.get_logger("presencesync.web")
 
@@ -51,10 +58,31 @@ class BackgroundRunner(Protocol):
 Background = Callable[[BridgeHub, Metrics], Sequence[BackgroundRunner]]
 
 
+_HEALTH_CONTENT = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {
+                "status": {"type": "string", "enum": ["ok", "unavailable"]},
+                "error": {"type": "string", "description": "the store's failure"},
+            },
+            "required": ["status"],
+        }
+    }
+}
+
+
 def _health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
-    @router.get("/healthz", summary="Liveness: the process answers and the store is reachable")
+    @router.get(
+        "/healthz",
+        summary="Liveness: the process answers and the store is reachable",
+        responses={
+            200: {"description": "Healthy", "content": _HEALTH_CONTENT},
+            503: {"description": "The store is unreachable", "content": _HEALTH_CONTENT},
+        },
+    )
     def healthz(request: Request) -> JSONResponse:
         state = request.app.state
         body: dict[str, Any] = {"status": "ok"}
@@ -84,6 +112,7 @@ def create_app(
     session_secret: str | bytes | None = None,
     secure_cookies: bool | None = None,
     stream_poll_seconds: float = 5.0,
+    limits: Limits | None = None,
 ) -> FastAPI:
     """The presencesync web app on top of `engine` (a `presencesync.service.Engine`).
 
@@ -94,8 +123,10 @@ def create_app(
     state (tests that drive the engine themselves).
     `secure_cookies=None` marks the session cookie Secure when the request came over HTTPS.
     `stream_poll_seconds`: how often a ContactPad feed re-reads its agent, for changes
-    committed by other processes sharing the store.
+    committed by other processes sharing the store. `limits`: body and message sizes, rate
+    limits (default: from the environment, `Limits.from_env()`).
     """
+    limits = Limits.from_env() if limits is None else limits
     metrics = Metrics()
     feed = AgentFeed()
     hub = BridgeHub(engine)
@@ -147,12 +178,14 @@ def create_app(
     app.state.agent_feed = feed
     app.state.bridge_hub = hub
     app.state.session_codec = SessionCodec(session_secret)
+    app.state.limits = limits
+    app.state.rate_limiter = RateLimiter(limits)
     app.state.secure_cookies = secure_cookies
     app.state.stream_poll_seconds = stream_poll_seconds
     app.state.salesforce_client_factory = salesforce_client_factory or omni.default_client_factory
 
     install_error_handlers(app)
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(strict_query)])
     for module in (settings, omni, agents, interactions):
         api.include_router(module.router)
     api.include_router(stream_router)
@@ -163,7 +196,16 @@ def create_app(
     install_bridge(app, engine, hub)  # before /static, so its own routes come first
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     install_openapi(app, API_PREFIX)
-    app.add_middleware(BodyLimitMiddleware)
+    # Outermost last: the request log sees every answer, refusals included; the security
+    # headers go on refusals too; rate limits come before the body is read.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
+    codec = app.state.session_codec
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=app.state.rate_limiter,
+        token_of=lambda scope: presented_token(scope, codec),
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestLogMiddleware, metrics=metrics)
     return app
 

@@ -4,13 +4,15 @@ A token belongs to one account and one role. The engine stores tokens hashed and
 this module only finds the token in the request. The session cookie carries the token encrypted
 and authenticated (Fernet), so it never appears in a page, cannot be read by scripts (HttpOnly)
 and is not sent by other sites (SameSite=Strict). Every request resolves the token again, so a
-revoked token stops working at once, for the cookie too.
+revoked token stops working at once, for the cookie too. Unsafe requests authenticated by the
+cookie also need the session's CSRF token and an own Origin (csrf.py, `check_csrf`).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Callable
@@ -21,15 +23,12 @@ from cryptography.fernet import Fernet, InvalidToken
 from fastapi import Request
 from starlette.requests import HTTPConnection
 
+from presencesync.web.csrf import CSRF_HEADER, SAFE_METHODS, own_origin, tokens_match
 from presencesync.web.errors import ApiError
 
 ROLES = ("admin", "supervisor", "agent")
 SESSION_COOKIE = "presencesync_session"
 SESSION_MAX_AGE = 12 * 3600
-# Pages call the API with the session cookie; SameSite=Strict already keeps other sites' forms
-# from sending it, and this header (which a cross-site form cannot set) makes that explicit.
-CSRF_HEADER = "x-requested-with"
-_SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class _Principal(Protocol):
@@ -64,6 +63,8 @@ class SessionCodec:
         raw = secret.encode() if isinstance(secret, str) else secret
         key = base64.urlsafe_b64encode(hashlib.sha256(raw).digest())
         self._fernet = Fernet(key)
+        # A key of its own for the CSRF tokens (web/csrf.py), derived from the same secret.
+        self._mac_key = hashlib.sha256(b"presencesync csrf\0" + raw).digest()
 
     def encode(self, token: str) -> str:
         return self._fernet.encrypt(token.encode()).decode()
@@ -73,6 +74,11 @@ class SessionCodec:
             return self._fernet.decrypt(value.encode(), ttl=SESSION_MAX_AGE).decode()
         except (InvalidToken, ValueError):
             return None
+
+    def csrf_token(self, purpose: str, bound_to: str) -> str:
+        """The CSRF token bound to a cookie value (`purpose`: "session" or "login")."""
+        digest = hmac.new(self._mac_key, f"{purpose}\0{bound_to}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
 
 def bearer_token(conn: HTTPConnection) -> str | None:
@@ -88,6 +94,19 @@ def bearer_token(conn: HTTPConnection) -> str | None:
             headers={"WWW-Authenticate": "Bearer"},
         )
     return value.strip()
+
+
+def presented_token(scope: Any, codec: SessionCodec) -> str | None:
+    """The token a request carries, unchecked (for rate limits): the bearer token, else the
+    session cookie's token (or the cookie itself when it does not decrypt)."""
+    conn = HTTPConnection(scope)
+    scheme, _, value = conn.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    cookie = conn.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    return codec.decode(cookie) or cookie
 
 
 def caller_from(conn: HTTPConnection, engine: _TokenResolver, codec: SessionCodec) -> Caller | None:
@@ -127,15 +146,27 @@ def authenticate(request: Request) -> Caller:
             "an access token is required ('Authorization: Bearer <token>')",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    unsafe = request.method not in _SAFE_METHODS
-    if caller.via_cookie and unsafe and not request.headers.get(CSRF_HEADER):
+    if caller.via_cookie and request.method not in SAFE_METHODS:
+        check_csrf(request, state.session_codec)
+    request.state.caller = caller
+    return caller
+
+
+def check_csrf(request: Request, codec: SessionCodec) -> None:
+    """An unsafe request authenticated by the session cookie must carry the session's CSRF
+    token and come from this server's own pages (web/csrf.py); 403 otherwise."""
+    if not own_origin(request):
+        raise ApiError(
+            403, "CSRF_CHECK_FAILED", "the request comes from another site (Origin/Referer)"
+        )
+    expected = codec.csrf_token("session", request.cookies.get(SESSION_COOKIE, ""))
+    if not tokens_match(expected, request.headers.get(CSRF_HEADER)):
         raise ApiError(
             403,
             "CSRF_CHECK_FAILED",
-            f"requests authenticated by the session cookie need the {CSRF_HEADER} header",
+            f"requests authenticated by the session cookie need the page's CSRF token in the "
+            f"{CSRF_HEADER} header",
         )
-    request.state.caller = caller
-    return caller
 
 
 def require_role(*roles: str) -> Callable[[Request], Caller]:

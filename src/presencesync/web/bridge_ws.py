@@ -76,6 +76,7 @@ CLOSE_UNAUTHORIZED = 4401  # missing or unknown token: do not reconnect with it
 CLOSE_FORBIDDEN = 4403  # not an agent token, or the console belongs to another user
 CLOSE_NOT_FOUND = 4404  # the agent no longer exists
 CLOSE_REPLACED = 4409  # a newer console of the same agent took over: do not reconnect
+CLOSE_TOO_BIG = 1009  # RFC 6455: a message too big to process
 
 HELLO_TIMEOUT_S = 15.0
 STATUS_CACHE_S = 5.0
@@ -478,6 +479,11 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
 
 async def _receive(websocket: WebSocket, timeout: float | None = None) -> dict[str, Any]:
     text = await asyncio.wait_for(websocket.receive_text(), timeout)
+    limit = websocket.app.state.limits.max_ws_message_bytes
+    if len(text) > limit // 4 and len(text.encode()) > limit:
+        raise ProtocolError(
+            "MESSAGE_TOO_BIG", f"messages are limited to {limit} bytes", CLOSE_TOO_BIG
+        )
     try:
         message = json.loads(text)
     except ValueError as exc:

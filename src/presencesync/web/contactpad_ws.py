@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections import defaultdict
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +37,7 @@ router = APIRouter()
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_BIG = 1009  # RFC 6455: a message too big to process
 
 
 class AgentFeed:
@@ -138,10 +140,15 @@ async def agent_stream(websocket: WebSocket, agent_id: str) -> None:
 
 async def _read(websocket: WebSocket) -> None:
     """Answer pings until the client disconnects."""
+    limit = websocket.app.state.limits.max_ws_message_bytes
     try:
         while True:
-            message: Any = await websocket.receive_json()
+            text = await websocket.receive_text()
+            if len(text.encode()) > limit:
+                await websocket.close(code=CLOSE_TOO_BIG, reason="message too big")
+                return
+            message: Any = json.loads(text)
             if isinstance(message, dict) and message.get("type") == "ping":
                 await websocket.send_json({"type": "pong"})
-    except (WebSocketDisconnect, RuntimeError, ValueError):
+    except (WebSocketDisconnect, RuntimeError, ValueError, KeyError):
         return

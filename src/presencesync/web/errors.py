@@ -6,7 +6,7 @@ for a malformed JSON body, a missing route and a rule the engine refuses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import structlog
@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import HTTPConnection
 
 from presencesync.domain import DomainError, InvalidConfig, InvalidState, Rejected
 
@@ -21,6 +22,9 @@ log = structlog.get_logger("presencesync.web")
 
 # Codes of DomainError that describe bad input rather than a refused action.
 _UNPROCESSABLE_CODES = {"INVALID_SETTINGS", "INVALID_CONFIG", "INVALID_STATE", "INVALID_REQUEST"}
+
+# What FastAPI says when reading the body raised anything but a JSON syntax error.
+_FASTAPI_UNREADABLE_BODY = "There was an error parsing the body"
 
 _HTTP_CODES = {
     400: "BAD_REQUEST",
@@ -103,6 +107,38 @@ def validation_details(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _query_names(dependant: Any) -> Iterator[str]:
+    """The query parameters an operation takes, its dependencies' included."""
+    for param in dependant.query_params:
+        yield param.alias
+    for sub in dependant.dependencies:
+        yield from _query_names(sub)
+
+
+def strict_query(request: HTTPConnection) -> None:
+    """FastAPI dependency of the API: refuse a query parameter the operation does not take
+    (`?limt=5`) or one given twice (`?limit=5&limit=500`).
+
+    FastAPI would silently ignore the first and keep the last value of the second: a request
+    that says something we do not understand gets a 422 rather than a guess."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    known = None
+    if dependant is not None:
+        known = set(_query_names(dependant))
+    problems = []
+    for key in sorted(set(request.query_params)):
+        values = request.query_params.getlist(key)
+        if known is not None and key not in known:
+            kind, msg = "unknown_parameter", "this operation takes no such query parameter"
+        elif len(values) > 1:
+            kind, msg = "repeated_parameter", "given more than once; this parameter takes one value"
+        else:
+            continue
+        problems.append({"type": kind, "loc": ("query", key), "msg": msg, "input": values})
+    if problems:
+        raise RequestValidationError(problems)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -124,6 +160,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == _FASTAPI_UNREADABLE_BODY:
+            # FastAPI's answer to a body it could not even decode (bytes that are not UTF-8):
+            # malformed before it could be invalid JSON, hence 400 rather than 422.
+            return error_response(
+                400,
+                "MALFORMED_BODY",
+                "the request body could not be read: JSON must be encoded in UTF-8",
+                [{"field": "body", "location": "body", "message": "not UTF-8", "type": "body"}],
+            )
         code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
         message = exc.detail if isinstance(exc.detail, str) else code.lower().replace("_", " ")
         return error_response(exc.status_code, code, message, None, exc.headers)
@@ -136,7 +181,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 class BodyLimitMiddleware:
     """Refuse request bodies over `max_bytes` (413) before anything reads them: no request of
-    the API needs more than a configuration document."""
+    the API needs more than a configuration document. A declared `Content-Length` over the
+    limit is refused before a byte of the body is read; a streamed (chunked) body is read up
+    to the limit and refused as it passes it. Either way the connection is closed, so the
+    server does not keep draining what the client still sends."""
 
     def __init__(self, app: Any, max_bytes: int = 1_000_000) -> None:
         self.app = app
@@ -180,5 +228,8 @@ class BodyLimitMiddleware:
         return f"the request body is larger than {self.max_bytes} bytes"
 
     async def _too_large(self, scope: Any, receive: Any, send: Any) -> None:
-        response = error_response(413, "PAYLOAD_TOO_LARGE", self._message())
+        # Connection: close, so that the server hangs up instead of draining the rest.
+        response = error_response(
+            413, "PAYLOAD_TOO_LARGE", self._message(), headers={"Connection": "close"}
+        )
         await response(scope, receive, send)

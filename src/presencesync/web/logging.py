@@ -2,6 +2,12 @@
 
 The request id comes from the caller's `X-Request-ID` header when it looks sane, else is made
 up; it is bound to every log line written while the request runs and echoed in the response.
+
+No line ever carries a credential: the bridge takes its token in the WebSocket URL
+(`?token=`), and uvicorn logs WebSocket URLs with their query; an exception's text may quote a
+URL or a header. So every line is redacted as it is rendered (our request lines, uvicorn's,
+tracebacks), and every standard-library record as it is made (`install_log_redaction`, for
+handlers we do not configure, such as the emulator's uvicorn access log).
 """
 
 from __future__ import annotations
@@ -17,9 +23,66 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
+REDACTED = "[REDACTED]"
+
+# Our tokens (`ps_` + 43 url-safe characters), secrets passed as URL or form parameters,
+# bearer credentials, the session cookie.
+_SECRETS = (
+    (re.compile(r"\bps_[A-Za-z0-9_-]{8,}"), "ps_" + REDACTED),
+    (
+        re.compile(
+            r"(?i)\b(token|access_token|refresh_token|client_secret|password|csrf_token)"
+            r"(=|%3D)[^&\s\"'\\]+"
+        ),
+        r"\1\2" + REDACTED,
+    ),
+    (re.compile(r"(?i)\b(bearer)(\s+|%20)[A-Za-z0-9._~+/=-]+"), r"\1\2" + REDACTED),
+    (re.compile(r"(presencesync_session|presencesync_login)=[^;\s\"']+"), r"\1=" + REDACTED),
+)
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 log = structlog.get_logger("presencesync.http")
+
+
+def redact(text: str) -> str:
+    """`text` without anything that looks like a credential."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class _RedactingRenderer:
+    """structlog's JSON renderer, then `redact` on the finished line."""
+
+    def __init__(self) -> None:
+        self._render = structlog.processors.JSONRenderer()
+
+    def __call__(self, logger: Any, name: str, event_dict: Any) -> str:
+        return redact(str(self._render(logger, name, event_dict)))
+
+
+def install_log_redaction() -> None:
+    """Redact every standard-library log record as it is created, whatever handler and
+    formatter end up writing it (idempotent). Arguments are redacted one by one so that
+    formatters which unpack them (uvicorn's access log) keep working."""
+    base = logging.getLogRecordFactory()
+    if getattr(base, "redacting", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = base(*args, **kwargs)
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {
+                k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()
+            }
+        return record
+
+    factory.redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -34,7 +97,7 @@ def configure_logging(level: str = "INFO") -> None:
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            _RedactingRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
@@ -44,10 +107,15 @@ def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processor=structlog.processors.JSONRenderer(),
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,  # tracebacks into the line, redacted
+                _RedactingRenderer(),
+            ],
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         )
     )
+    install_log_redaction()
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

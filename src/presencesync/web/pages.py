@@ -19,7 +19,9 @@ from presencesync.domain import DomainError, Major
 from presencesync.web.api.common import agent_view
 from presencesync.web.api.omni import config_view
 from presencesync.web.auth import SESSION_COOKIE, SESSION_MAX_AGE, Caller, caller_from
+from presencesync.web.csrf import LOGIN_COOKIE, new_nonce, own_origin, tokens_match
 from presencesync.web.errors import ApiError
+from presencesync.web.ratelimit import RateLimiter, Verdict, client_address, fingerprint
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -93,21 +95,22 @@ def _render(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    response = templates.TemplateResponse(
+    # Security headers (CSP, framing, caching) are set for every page by web/headers.py.
+    session = request.cookies.get(SESSION_COOKIE)
+    csrf_token = None
+    if caller is not None and caller.via_cookie and session:
+        csrf_token = request.app.state.session_codec.csrf_token("session", session)
+    return templates.TemplateResponse(
         request,
         template,
-        {"caller": caller, "role_name": ROLE_NAMES.get(caller.role) if caller else None, **context},
+        {
+            "caller": caller,
+            "role_name": ROLE_NAMES.get(caller.role) if caller else None,
+            "csrf_token": csrf_token,
+            **context,
+        },
         status_code=status_code,
     )
-    # Pages show account data: never cache them, never frame them.
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self' ws: wss:; frame-ancestors 'none'; form-action 'self'"
-    )
-    response.headers["Referrer-Policy"] = "same-origin"
-    return response
 
 
 def _forbidden(request: Request, caller: Caller, what: str) -> HTMLResponse:
@@ -126,42 +129,114 @@ async def home(request: Request) -> Response:
     return RedirectResponse(HOME_BY_ROLE[caller.role], status_code=303)
 
 
+def _login_page(
+    request: Request, caller: Caller | None, status_code: int = 200, error: str | None = None
+) -> HTMLResponse:
+    """The sign-in form, with its login-CSRF token bound to a pre-session cookie."""
+    codec = request.app.state.session_codec
+    nonce = request.cookies.get(LOGIN_COOKIE) or new_nonce()
+    response = _render(
+        request,
+        "login.html",
+        caller,
+        status_code=status_code,
+        error=error,
+        login_csrf=codec.csrf_token("login", nonce),
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        max_age=SESSION_MAX_AGE,
+        path="/login",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
+    return response
+
+
+def _secure(request: Request) -> bool:
+    secure = request.app.state.secure_cookies
+    return request.url.scheme == "https" if secure is None else bool(secure)
+
+
 @router.get("/login")
 async def login_form(request: Request) -> HTMLResponse:
     caller = await run_in_threadpool(_page_caller, request)
-    return _render(request, "login.html", caller, error=None)
+    return _login_page(request, caller)
+
+
+def _too_many(request: Request, verdict: Verdict) -> HTMLResponse:
+    response = _login_page(
+        request,
+        None,
+        status_code=429,
+        error=f"Too many sign-in attempts. Wait {verdict.retry_after_header} seconds and "
+        "try again.",
+    )
+    response.headers["Retry-After"] = verdict.retry_after_header
+    return response
 
 
 @router.post("/login")
-async def login_submit(request: Request, token: Annotated[str, Form()] = "") -> Response:
-    engine = request.app.state.engine
-    principal = await run_in_threadpool(engine.resolve_token, token.strip()) if token else None
-    if principal is None:
-        return _render(
+async def login_submit(
+    request: Request,
+    token: Annotated[str, Form()] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    codec = request.app.state.session_codec
+    limiter: RateLimiter = request.app.state.rate_limiter
+    token = token.strip()
+    nonce = request.cookies.get(LOGIN_COOKIE, "")
+    if not (
+        own_origin(request) and nonce and tokens_match(codec.csrf_token("login", nonce), csrf_token)
+    ):
+        # A forged sign-in from another site, or a form older than its cookie.
+        return _login_page(
             request,
-            "login.html",
+            None,
+            status_code=403,
+            error="This sign-in form has expired or did not come from this site. Sign in again.",
+        )
+    address = client_address(request.scope)
+    key = fingerprint(token) if token else None
+    verdict = limiter.guessing(address, key)
+    if verdict.allowed and key is not None:
+        verdict = limiter.sign_ins.take(key)
+    if not verdict.allowed:
+        return _too_many(request, verdict)
+    engine = request.app.state.engine
+    principal = await run_in_threadpool(engine.resolve_token, token) if token else None
+    if principal is None:
+        limiter.failed(address)
+        return _login_page(
+            request,
             None,
             status_code=401,
             error="That access token is not valid. Check it and try again.",
         )
+    assert key is not None
+    limiter.authenticated(key)
     response = RedirectResponse(HOME_BY_ROLE[principal.role], status_code=303)
-    secure = request.app.state.secure_cookies
     response.set_cookie(
         SESSION_COOKIE,
-        request.app.state.session_codec.encode(token.strip()),
+        codec.encode(token),
         max_age=SESSION_MAX_AGE,
         path="/",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https" if secure is None else secure,
+        secure=_secure(request),
     )
+    response.delete_cookie(LOGIN_COOKIE, path="/login", httponly=True, samesite="strict")
     return response
 
 
 @router.get("/logout")
 async def logout(request: Request) -> Response:
     response = _to_login()
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    # A link on another site must not sign anyone out (Sec-Fetch-Site: browsers' own word).
+    if request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none"):
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
 
 

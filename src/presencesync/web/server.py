@@ -9,4 +9,13 @@ import uvicorn
 
 
 def run(app: Any, host: str, port: int) -> None:
-    uvicorn.run(app, host=host, port=port, log_config=None, proxy_headers=True)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=True,
+        # A WebSocket message over the limit is refused by uvicorn before it is read whole
+        # (close 1009); the app checks again for servers that do not.
+        ws_max_size=app.state.limits.max_ws_message_bytes,
+    )

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from presencesync.domain import AgentLoggedIn, AgentLoggedOut, StateChangeRequested
+from presencesync.web.api import schemas
 from presencesync.web.api.common import agent_view, cause_of, engine_of, utcnow
+from presencesync.web.api.schemas import documented
 from presencesync.web.auth import Caller, authenticate, check_agent_access, require_role
 
 router = APIRouter(tags=["agents"])
@@ -60,7 +62,12 @@ def _submit(request: Request, caller: Caller, agent_id: str, event: Any, key: st
     return agent_view(engine.get_agent(caller.account_id, agent_id))
 
 
-@router.post("/agents", status_code=201, summary="Provision an agent (409 if it exists)")
+@router.post(
+    "/agents",
+    status_code=201,
+    summary="Provision an agent (409 if it exists)",
+    **documented(schemas.Agent, 201, "The agent, created"),
+)
 def create_agent(
     request: Request,
     body: AgentIn,
@@ -72,7 +79,11 @@ def create_agent(
     return agent_view(record)
 
 
-@router.get("/agents", summary="List agents with their current state (paged by agent_id)")
+@router.get(
+    "/agents",
+    summary="List agents with their current state (paged by agent_id)",
+    **documented(list[schemas.Agent]),
+)
 def list_agents(
     request: Request,
     response: Response,
@@ -90,7 +101,11 @@ def list_agents(
     return [agent_view(r) for r in records]
 
 
-@router.get("/agents/{agent_id}", summary="One agent: state, presence, open Salesforce work")
+@router.get(
+    "/agents/{agent_id}",
+    summary="One agent: state, presence, open Salesforce work",
+    **documented(schemas.Agent),
+)
 def get_agent(
     request: Request,
     agent_id: str,
@@ -100,7 +115,11 @@ def get_agent(
     return agent_view(engine_of(request).get_agent(caller.account_id, agent_id))
 
 
-@router.post("/agents/{agent_id}/login", summary="Log the agent in (rule 3)")
+@router.post(
+    "/agents/{agent_id}/login",
+    summary="Log the agent in (rule 3)",
+    **documented(schemas.Agent),
+)
 def login(
     request: Request,
     agent_id: str,
@@ -115,7 +134,11 @@ def login(
     return _submit(request, caller, agent_id, event, idempotency_key)
 
 
-@router.post("/agents/{agent_id}/logout", summary="Log the agent out (rule 4)")
+@router.post(
+    "/agents/{agent_id}/logout",
+    summary="Log the agent out (rule 4)",
+    **documented(schemas.Agent),
+)
 def logout(
     request: Request,
     agent_id: str,
@@ -126,7 +149,11 @@ def logout(
     return _submit(request, caller, agent_id, event, idempotency_key)
 
 
-@router.put("/agents/{agent_id}/state", summary="Change the agent's state (rule 1)")
+@router.put(
+    "/agents/{agent_id}/state",
+    summary="Change the agent's state (rule 1)",
+    **documented(schemas.Agent),
+)
 def set_state(
     request: Request,
     agent_id: str,
@@ -140,7 +167,11 @@ def set_state(
     return _submit(request, caller, agent_id, event, idempotency_key)
 
 
-@router.get("/agents/{agent_id}/history", summary="Every transition, both sides, newest first")
+@router.get(
+    "/agents/{agent_id}/history",
+    summary="Every transition, both sides, newest first",
+    **documented(list[schemas.Transition]),
+)
 def history(
     request: Request,
     agent_id: str,

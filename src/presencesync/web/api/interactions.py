@@ -7,7 +7,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from presencesync.web.api import schemas
 from presencesync.web.api.common import engine_of
+from presencesync.web.api.schemas import documented
 from presencesync.web.auth import Caller, authenticate, require_role
 from presencesync.web.errors import ApiError
 
@@ -43,7 +45,12 @@ def _acting_agent(request: Request, caller: Caller, interaction_id: str) -> str:
     return str(interaction.agent_id)
 
 
-@router.post("/interactions", status_code=201, summary="A call arrives: offer it or queue it")
+@router.post(
+    "/interactions",
+    status_code=201,
+    summary="A call arrives: offer it or queue it",
+    **documented(schemas.Interaction, 201, "The interaction, offered or queued"),
+)
 def offer(
     request: Request,
     body: InteractionIn,
@@ -52,7 +59,11 @@ def offer(
     return engine_of(request).router.offer(caller.account_id, body.queue).to_api()
 
 
-@router.get("/interactions/{interaction_id}", summary="One interaction")
+@router.get(
+    "/interactions/{interaction_id}",
+    summary="One interaction",
+    **documented(schemas.Interaction),
+)
 def get_interaction(
     request: Request,
     interaction_id: str,
@@ -61,7 +72,11 @@ def get_interaction(
     return _visible(request, caller, interaction_id).to_api()
 
 
-@router.post("/interactions/{interaction_id}/answer", summary="Answer: state Busy/Inbound")
+@router.post(
+    "/interactions/{interaction_id}/answer",
+    summary="Answer: state Busy/Inbound",
+    **documented(schemas.Interaction),
+)
 def answer(
     request: Request,
     interaction_id: str,
@@ -71,7 +86,11 @@ def answer(
     return engine_of(request).router.answer(caller.account_id, interaction_id, agent_id).to_api()
 
 
-@router.post("/interactions/{interaction_id}/decline", summary="Decline: offered to the next")
+@router.post(
+    "/interactions/{interaction_id}/decline",
+    summary="Decline: offered to the next",
+    **documented(schemas.Interaction),
+)
 def decline(
     request: Request,
     interaction_id: str,
@@ -81,7 +100,11 @@ def decline(
     return engine_of(request).router.decline(caller.account_id, interaction_id, agent_id).to_api()
 
 
-@router.post("/interactions/{interaction_id}/hangup", summary="Hang up: Wrap/Auto, then Ready")
+@router.post(
+    "/interactions/{interaction_id}/hangup",
+    summary="Hang up: Wrap/Auto, then Ready",
+    **documented(schemas.Interaction),
+)
 def hangup(
     request: Request,
     interaction_id: str,

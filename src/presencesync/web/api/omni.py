@@ -26,7 +26,10 @@ from presencesync.salesforce import (
     open_work,
 )
 from presencesync.service import SalesforceView
+from presencesync.store.secrets import SecretKeyError
+from presencesync.web.api import schemas
 from presencesync.web.api.common import engine_of, iso
+from presencesync.web.api.schemas import documented
 from presencesync.web.auth import Caller, require_role
 from presencesync.web.errors import ApiError
 
@@ -159,7 +162,11 @@ async def _close(client: Any) -> None:
 
 async def _salesforce_client(request: Request, account_id: str) -> Any:
     engine = engine_of(request)
-    connection = await run_in_threadpool(engine.get_salesforce_connection, account_id)
+    try:
+        connection = await run_in_threadpool(engine.get_salesforce_connection, account_id)
+    except SecretKeyError as error:
+        # The server's configuration, not the caller's request: say what to fix.
+        raise ApiError(503, error.code, str(error)) from error
     if connection is None:
         raise ApiError(
             409,
@@ -175,7 +182,11 @@ async def _read(result: Any) -> Any:
     return await result if inspect.isawaitable(result) else result
 
 
-@router.post("/omni/fetch", summary="Fetch Omni-channel configuration (the org's statuses)")
+@router.post(
+    "/omni/fetch",
+    summary="Fetch Omni-channel configuration (the org's statuses)",
+    **documented(schemas.Fetched, errors=schemas.SALESFORCE_ERRORS),
+)
 async def fetch(request: Request, caller: OmniAdmin) -> dict[str, Any]:
     engine = engine_of(request)
     client = await _salesforce_client(request, caller.account_id)
@@ -192,7 +203,11 @@ async def fetch(request: Request, caller: OmniAdmin) -> dict[str, Any]:
     return {"presence_statuses": [s.to_api() for s in statuses]}
 
 
-@router.get("/omni/config", summary="The saved mapping configuration")
+@router.get(
+    "/omni/config",
+    summary="The saved mapping configuration",
+    **documented(schemas.OmniConfig),
+)
 def get_config(request: Request, caller: OmniAdmin) -> dict[str, Any]:
     return config_view(engine_of(request), caller.account_id)
 
@@ -200,6 +215,7 @@ def get_config(request: Request, caller: OmniAdmin) -> dict[str, Any]:
 @router.put(
     "/omni/config",
     summary="Save the mapping configuration (all or nothing)",
+    **documented(schemas.OmniConfig),
     description="Returns the saved configuration with `warnings` (asymmetric maps, with the "
     "round trip). A 422 `INVALID_CONFIG` lists every problem with its section and row.",
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": CONFIG_SCHEMA}}}},
@@ -230,6 +246,7 @@ def _linked_agents(engine: Any, account_id: str) -> list[Any]:
 @router.post(
     "/omni/reconcile",
     summary="Correct drift: compare every linked agent with Salesforce's REST view",
+    **documented(schemas.Reconciled, errors=schemas.SALESFORCE_ERRORS),
     description="Reads the current `UserServicePresence` rows and open `AgentWork` of every "
     "agent linked to a Salesforce user and lets the sync rules correct whatever disagrees "
     "(DESIGN.md 3.12). Agents with a command of ours still on its way are skipped: their "

@@ -8,7 +8,9 @@ from fastapi import APIRouter, Body, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from presencesync.domain.settings import OMNI_LOGOUT_SETTINGS
+from presencesync.web.api import schemas
 from presencesync.web.api.common import engine_of
+from presencesync.web.api.schemas import documented
 from presencesync.web.auth import Caller, authenticate, require_role
 from presencesync.web.errors import ApiError
 
@@ -79,14 +81,24 @@ def _states_view(catalog: Any) -> list[dict[str, Any]]:
     return [info.to_api() for info in catalog.states()]
 
 
-@router.get("/states", tags=["states"], summary="The account's states")
+@router.get(
+    "/states",
+    tags=["states"],
+    summary="The account's states",
+    **documented(list[schemas.StateInfo]),
+)
 def get_states(
     request: Request, caller: Annotated[Caller, Depends(authenticate)]
 ) -> list[dict[str, Any]]:
     return _states_view(engine_of(request).get_catalog(caller.account_id))
 
 
-@router.put("/states", tags=["states"], summary="Define the account's own minor states")
+@router.put(
+    "/states",
+    tags=["states"],
+    summary="Define the account's own minor states",
+    **documented(schemas.StatesSaved),
+)
 def put_states(
     request: Request,
     body: MinorStatesIn,
@@ -98,7 +110,12 @@ def put_states(
     return {"minor_states": catalog.to_api(), "states": _states_view(catalog)}
 
 
-@router.get("/settings", tags=["settings"], summary="Wrap time, session grace and policies")
+@router.get(
+    "/settings",
+    tags=["settings"],
+    summary="Wrap time, session grace and policies",
+    **documented(schemas.Settings),
+)
 def get_settings(
     request: Request,
     caller: Annotated[Caller, Depends(require_role("admin", "supervisor"))],
@@ -110,6 +127,7 @@ def get_settings(
     "/settings",
     tags=["settings"],
     summary="Change settings (all or nothing; fields left out keep their value)",
+    **documented(schemas.Settings),
     openapi_extra={"requestBody": {"content": {"application/json": {"schema": SETTINGS_SCHEMA}}}},
 )
 def put_settings(

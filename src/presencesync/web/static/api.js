@@ -2,8 +2,14 @@
 "use strict";
 
 window.presencesync = (function () {
-  // Cookie-authenticated writes must carry this header (a cross-site form cannot set it).
-  const HEADERS = { "X-Requested-With": "presencesync", "Accept": "application/json" };
+  // Cookie-authenticated writes must carry the session's CSRF token (web/csrf.py), which the
+  // server puts in the page; another site can neither read it nor compute it.
+  const tokenMeta = document.querySelector('meta[name="csrf-token"]');
+  const HEADERS = {
+    "X-Requested-With": "presencesync",
+    "X-CSRF-Token": tokenMeta ? tokenMeta.getAttribute("content") : "",
+    "Accept": "application/json",
+  };
 
   async function call(method, path, body) {
     const options = { method: method, headers: Object.assign({}, HEADERS), credentials: "same-origin" };
