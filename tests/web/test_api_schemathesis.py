@@ -59,7 +59,7 @@ ROLES = ("admin", "supervisor", "agent")
 def _operations() -> list[tuple[str, bool]]:
     """(label, takes input) of every operation in the document, read from an app that is
     never served (building the document needs no store)."""
-    document = create_app(None, start_background=False).openapi()  # type: ignore[arg-type]
+    document = create_app(None).openapi()  # type: ignore[arg-type]
     found = []
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
@@ -103,7 +103,6 @@ def target(engine: Engine) -> Iterator[Target]:
         connect(engine, account, oauth)
         app = create_app(
             engine,
-            start_background=False,
             limits=ROOMY_LIMITS,
             salesforce_client_factory=emulator_factory(emulator),
         )

@@ -180,7 +180,7 @@ def test_the_app_refuses_big_messages_behind_any_server(
     """The same limits without uvicorn's help (TestClient: no server-side frame limit)."""
     from presencesync.web.app import create_app
 
-    app = create_app(engine, start_background=False, limits=Limits(max_ws_message_bytes=2048))
+    app = create_app(engine, limits=Limits(max_ws_message_bytes=2048))
     with TestClient(app) as client:
         token = acme.agents["alice"]
         with client.websocket_connect(f"/api/v1/bridge?token={token}") as bridge:

@@ -279,15 +279,21 @@ async def reconcile(request: Request, caller: OmniAdmin) -> dict[str, Any]:
 
 
 DOCTOR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "server_url": {
-            "type": "string",
-            "description": "this server's URL as agents' browsers reach it (default: "
-            "PRESENCESYNC_PUBLIC_URL, else the URL of this request)",
-            "example": "https://presencesync.example.com",
-        }
-    },
+    "anyOf": [
+        {
+            "type": "object",
+            "properties": {
+                "server_url": {
+                    "type": "string",
+                    "description": "this server's URL as agents' browsers reach it (default: "
+                    "PRESENCESYNC_PUBLIC_URL, else the URL of this request)",
+                    "example": "https://presencesync.example.com",
+                }
+            },
+            "additionalProperties": False,
+        },
+        {"type": "null", "description": "no body: every default"},
+    ]
 }
 
 
