@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from presencesync import fastjson
 from presencesync.domain import (
     Cause,
     CommandResult,
@@ -121,7 +121,7 @@ class _Connection:
             return False
         async with self.send_lock:
             try:
-                await self.websocket.send_text(json.dumps(message))
+                await self.websocket.send_text(fastjson.dumps(message))
             except Exception:  # the peer vanished (reset, closed mid-send)
                 self.closed = True
                 return False
@@ -414,7 +414,7 @@ async def _close(websocket: WebSocket, code: int, reason: str) -> None:
 async def _receive(websocket: WebSocket, timeout: float | None = None) -> dict[str, Any]:
     text = await asyncio.wait_for(websocket.receive_text(), timeout)
     try:
-        message = json.loads(text)
+        message = fastjson.loads(text)
     except ValueError as exc:
         raise ProtocolError("INVALID_MESSAGE", "messages must be JSON objects") from exc
     if not isinstance(message, dict):
@@ -499,7 +499,7 @@ def bridge_endpoint(engine: Engine, hub: BridgeHub) -> Callable[[WebSocket], Any
             if websocket.client_state is WebSocketState.CONNECTED:
                 with contextlib.suppress(Exception):
                     await websocket.send_text(
-                        json.dumps({"type": "error", "code": exc.code, "message": exc.message})
+                        fastjson.dumps({"type": "error", "code": exc.code, "message": exc.message})
                     )
             await _close(websocket, exc.close_code, exc.code)
         except (WebSocketDisconnect, TimeoutError):
