@@ -25,7 +25,7 @@ from presencesync.web.api import agents, interactions, omni, settings
 from presencesync.web.auth import SessionCodec
 from presencesync.web.bridge_ws import BridgeHub
 from presencesync.web.bridge_ws import install as install_bridge
-from presencesync.web.contactpad_ws import AgentFeed
+from presencesync.web.contactpad_ws import AgentChangeNotifier, AgentFeed
 from presencesync.web.contactpad_ws import router as stream_router
 from presencesync.web.errors import BodyLimitMiddleware, install_error_handlers
 from presencesync.web.logging import RequestLogMiddleware
@@ -105,10 +105,21 @@ def create_app(
                 asyncio.create_task(timers.run(), name="timer-runner"),
             ]
 
+        # Other processes sharing PostgreSQL learn of our agents' changes (ContactPad feeds).
+        notifier = (
+            AgentChangeNotifier(engine.database_url, feed.notify)
+            if getattr(engine, "postgres", False)
+            else None
+        )
+
+        app.state.agent_notifier = notifier
+
         def on_commit(account_id: str, agent_id: str, applied: Any) -> None:
             # Any thread: keep this quick and thread-safe.
             metrics.observe_applied(account_id, agent_id, applied)
-            feed.notify(account_id, agent_id)
+            feed.notify(account_id, agent_id, applied.decision.agent)
+            if notifier is not None:
+                notifier.changed(account_id, agent_id)
             # (the dispatcher registers its own waker with the engine)
 
         unsubscribe = engine.subscribe(on_commit)
@@ -119,6 +130,8 @@ def create_app(
             yield
         finally:
             unsubscribe()
+            if notifier is not None:
+                notifier.stop()
             for runner in (dispatcher, timers):
                 if runner is not None:
                     with contextlib.suppress(Exception):
