@@ -83,16 +83,17 @@ class Ledger:
             self.count("duplicate_commands")  # redelivered (at least once): not a new command
             return
         self.seen_commands.add(command_id)
-        self.count(f"{self.phase}:commands")
         key = (agent, CC_TO_SF)
         waiting = self.waiting.get(key)
         got = OFFLINE if presence is None else presence
         if waiting is None or waiting.expected != got:
             # No contact-center change of ours asked for it: a loop, or a change's second
             # command.
+            self.count(f"{self.phase}:commands")
             self.count(f"{self.phase}:unexpected_commands")
             return
         del self.waiting[key]
+        self.count(f"{waiting.phase}:commands")  # the phase of the change that caused it
         self._record(waiting, now)
 
     def pushed_state(self, agent: str, state: str, now: float) -> None:
