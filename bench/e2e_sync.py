@@ -105,6 +105,11 @@ WRAP_AUTO = "Wrap/Auto"
 # Initiated changes; reactions (accept, close, answer, hangup, Ready, login) follow on their own.
 DEFAULT_MIX = "state=35,status=25,work=12,call=12,logout=6"
 CHANGE_COUNTS = ("cc_changes", "sf_changes", "other_changes")
+MAX_CONNECTIONS = 128  # HTTP connections per load generator
+# A change is not started while this many requests of the generator are unanswered: the
+# offered rate is then not reached, which the report shows (changes/s and `skipped`).
+MAX_IN_FLIGHT = 512
+MAX_WATCHED_CALLS = 20  # queued calls a generator looks up (no ContactPad shows them)
 
 
 def mapped_presence(state: str) -> str | None:
@@ -483,7 +488,9 @@ class Worker:
     status_ids: dict[str, str] = field(default_factory=dict)
     http: Any = None
     rng: random.Random = field(default_factory=random.Random)
-    socket_errors: int = 0
+    in_flight: int = 0  # HTTP requests sent or waiting to be
+    gate: asyncio.Semaphore | None = None
+    queued_calls: set[str] = field(default_factory=set)
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -497,11 +504,18 @@ class Worker:
     async def request(
         self, method: str, url: str, *, expected: tuple[int, ...] = (), **kwargs: Any
     ) -> Any:
+        # At most MAX_CONNECTIONS requests in the client at once: httpx's pool gets slow
+        # (quadratic) with a long queue, and the generator must not become the bottleneck.
+        assert self.gate is not None
+        self.in_flight += 1
         try:
-            response = await self.http.request(method, url, **kwargs)
+            async with self.gate:
+                response = await self.http.request(method, url, **kwargs)
         except Exception:
             self.ledger.count(f"{self.ledger.phase}:http_errors")
             return None
+        finally:
+            self.in_flight -= 1
         if response.status_code in expected:
             self.ledger.count(f"{self.ledger.phase}:refused_{response.status_code}")
         elif response.status_code >= 400:
@@ -517,7 +531,10 @@ class Worker:
 
         plan = self.plan
         self.rng.seed(plan.seed)
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+        self.gate = asyncio.Semaphore(MAX_CONNECTIONS)
+        limits = httpx.Limits(
+            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS
+        )
         self.http = httpx.AsyncClient(timeout=60, limits=limits, trust_env=False)
         statuses = (
             await self.http.get(f"{plan.emulator_url}/emulator/v1/presence-statuses")
@@ -702,6 +719,7 @@ class Worker:
         if call["status"] == "offered":
             self._offered(call["agent_id"], call["id"], busy_before)
         elif call["status"] == "queued":
+            self.queued_calls.add(call["id"])
             self.spawn(self._watch_queued(call["id"]))
 
     def _offered(self, agent_id: str, call_id: str, busy_before: set[str]) -> None:
@@ -716,19 +734,24 @@ class Worker:
         """A queued call is offered when an agent becomes free (ContactPad shows it to the agent
         when one is open; without one, the agent would hear it ring: we look it up)."""
         headers = {"Authorization": f"Bearer {self.plan.supervisor_token}"}
-        for _ in range(60):
-            await asyncio.sleep(0.5)
-            response = await self.request(
-                "GET", f"{self.plan.server_urls[0]}/api/v1/interactions/{call_id}", headers=headers
-            )
-            if response is None:
-                return
-            call = response.json()
-            if call["status"] == "offered" and call.get("agent_id"):
-                self._offered(call["agent_id"], call_id, set())
-                return
-            if call["status"] != "queued":
-                return
+        try:
+            for _ in range(30):
+                await asyncio.sleep(1.0)
+                response = await self.request(
+                    "GET",
+                    f"{self.plan.server_urls[0]}/api/v1/interactions/{call_id}",
+                    headers=headers,
+                )
+                if response is None:
+                    return
+                call = response.json()
+                if call["status"] == "offered" and call.get("agent_id"):
+                    self._offered(call["agent_id"], call_id, set())
+                    return
+                if call["status"] != "queued":
+                    return
+        finally:
+            self.queued_calls.discard(call_id)
 
     async def answer(self, agent: Agent, call_id: str) -> None:
         if not agent.logged_in or agent.call is not None:
@@ -810,6 +833,11 @@ class Worker:
         return None
 
     def start_one(self, action: str) -> bool:
+        if self.in_flight >= MAX_IN_FLIGHT:
+            self.ledger.count(f"{self.ledger.phase}:skipped_backpressure")
+            return False
+        if action == "call" and len(self.queued_calls) >= MAX_WATCHED_CALLS:
+            return False
         if action == "work":
             self.spawn(self.new_work())
             return True

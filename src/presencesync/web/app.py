@@ -78,8 +78,9 @@ def create_app(
     org with (default: an AsyncSalesforceClient). `start_background=False` leaves out the
     outbox dispatcher and the timer runner (tests that drive the engine themselves).
     `secure_cookies=None` marks the session cookie Secure when the request came over HTTPS.
-    `stream_poll_seconds`: how often a ContactPad feed re-reads its agent, for changes
-    committed by other processes sharing the store.
+    `stream_poll_seconds`: how often the ContactPad feeds check their agents' versions (one
+    query for all of them), for changes no notification reported (other processes sharing
+    SQLite; PostgreSQL's are pushed by LISTEN/NOTIFY).
     """
     metrics = Metrics()
     feed = AgentFeed()
@@ -123,6 +124,9 @@ def create_app(
             # (the dispatcher registers its own waker with the engine)
 
         unsubscribe = engine.subscribe(on_commit)
+        tasks.append(
+            asyncio.create_task(feed.poll(engine, stream_poll_seconds), name="contactpad-poll")
+        )
         if start_background:
             tasks.append(asyncio.create_task(_seed_gauge(engine, metrics), name="agents-gauge"))
         log.info("started", background=start_background)

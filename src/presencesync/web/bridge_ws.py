@@ -73,6 +73,7 @@ CLOSE_REPLACED = 4409  # a newer console of the same agent took over: do not rec
 
 HELLO_TIMEOUT_S = 15.0
 STATUS_CACHE_S = 5.0
+SEND_QUEUE_LIMIT = 1000  # messages waiting for one console before it counts as stuck
 
 EVENT_PREFIX = "lightning:omniChannel"
 
@@ -107,25 +108,64 @@ def channel_of(work_item_id: Any) -> str | None:
 
 @dataclass
 class _Connection:
+    """One bridge socket. What the server sends it goes through a queue and one writer task,
+    so that nobody waits on a slow console: the outbox dispatcher (which serves every agent of
+    the process, one command after another) hands a command over without blocking on this
+    socket's flow control, and the connection's own loop keeps reading while acknowledgements
+    wait to be written. A console that lets SEND_QUEUE_LIMIT messages pile up is closed; it
+    reconnects and reconciles (rule 12)."""
+
     websocket: WebSocket
     account_id: str
     agent_id: str
     salesforce_user_id: str
     session: str
-    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     snapshot_seq: int = 0
     closed: bool = False
+    _queue: asyncio.Queue[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.Queue(SEND_QUEUE_LIMIT)
+    )
+    _writer: asyncio.Task[None] | None = None
 
     async def send(self, message: dict[str, Any]) -> bool:
+        """Queue `message` for the socket; False when the connection is closed (or too slow)."""
         if self.closed or self.websocket.client_state is not WebSocketState.CONNECTED:
             return False
-        async with self.send_lock:
-            try:
-                await self.websocket.send_text(fastjson.dumps(message))
-            except Exception:  # the peer vanished (reset, closed mid-send)
-                self.closed = True
-                return False
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            log.warning("bridge %s/%s too slow; closing it", self.account_id, self.agent_id)
+            self.closed = True
+            self._writer.cancel()
+            await _close(self.websocket, 1013, "too slow to read")
+            return False
         return True
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                message = await self._queue.get()
+                await self.websocket.send_text(fastjson.dumps(message))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the peer vanished (reset, closed mid-send)
+            self.closed = True
+
+    async def flush(self, timeout: float = 5.0) -> None:
+        """Let what is queued go out (before closing the socket with a code)."""
+        if self._writer is None:
+            return
+        deadline = time.monotonic() + timeout
+        while not self._queue.empty() and not self._writer.done():
+            if time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.005)
+
+    def stop_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
 
 
 class BridgeHub:
@@ -250,6 +290,7 @@ class BridgeHub:
             self._live[key] = conn
         if old is not None and old is not conn:
             old.closed = True
+            old.stop_writer()
             await _close(old.websocket, CLOSE_REPLACED, "a newer console took over")
         await self._console_here(key)
 
@@ -496,6 +537,9 @@ def bridge_endpoint(engine: Engine, hub: BridgeHub) -> Callable[[WebSocket], Any
                 else:
                     raise ProtocolError("UNKNOWN_MESSAGE", f"unknown message type {kind!r}")
         except ProtocolError as exc:
+            if conn is not None:
+                await conn.flush()
+                conn.stop_writer()
             if websocket.client_state is WebSocketState.CONNECTED:
                 with contextlib.suppress(Exception):
                     await websocket.send_text(
@@ -509,6 +553,7 @@ def bridge_endpoint(engine: Engine, hub: BridgeHub) -> Callable[[WebSocket], Any
             await _close(websocket, 1011, "internal error")
         finally:
             if conn is not None:
+                conn.stop_writer()
                 await hub.close(conn)
                 log.info("bridge closed: %s/%s", conn.account_id, conn.agent_id)
 

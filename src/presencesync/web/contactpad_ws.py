@@ -13,8 +13,10 @@ How a change reaches the feed:
   one message with the newest state (what a screen needs; `version` orders snapshots).
 - committed in another process sharing PostgreSQL: that process's `AgentChangeNotifier`
   NOTIFYs the agent's key after the commit; ours LISTENs and wakes the watchers, which re-read
-  the agent. A feed also re-reads its agent every `stream_poll_seconds`, as a safety net (a
-  process that dies between its commit and its NOTIFY; SQLite shared by several processes).
+  the agent.
+- the safety net (SQLite shared by several processes; a process that dies between its commit
+  and its NOTIFY): every `stream_poll_seconds` the feed reads the versions of all watched
+  agents in one query (not one read per open ContactPad) and wakes those that changed.
 """
 
 from __future__ import annotations
@@ -120,11 +122,62 @@ class AgentFeed:
             for watch in self._watchers.get(key, ()):
                 watch.offer(snapshot)
 
+    async def poll(self, engine: Any, interval: float) -> None:
+        """The safety net for changes no notification told us about (another process sharing
+        SQLite; a NOTIFY lost with its sender): every `interval`, one read of the versions of
+        all watched agents, and a wake-up (with a re-read) of the feeds whose agent changed.
+        A newly watched agent is re-read once, at its first poll."""
+        seen: dict[Key, int] = {}
+        while True:
+            await asyncio.sleep(interval)
+            keys = self.watched()
+            if not keys:
+                seen.clear()
+                continue
+            try:
+                versions = await asyncio.to_thread(_read_versions, engine, keys)
+            except Exception:
+                log.exception("polling agent versions failed")
+                continue
+            for key in keys:
+                version = versions.get(key)
+                if version is not None and seen.get(key) != version:
+                    seen[key] = version
+                    for watch in self._watchers.get(key, ()):
+                        watch.offer(None)
+            for key in list(seen):
+                if key not in keys:
+                    del seen[key]
+
     def watching(self, account_id: str, agent_id: str) -> int:
         return len(self._watchers.get((account_id, agent_id), ()))
 
     def watched(self) -> set[Key]:
         return set(self._watchers)
+
+
+def _read_versions(engine: Any, keys: set[Key]) -> dict[Key, int]:
+    """The store's version (events applied) of each agent in `keys`, in a few queries."""
+    import sqlalchemy as sa
+
+    from presencesync.store import tables
+
+    agents = tables.agents
+    by_account: dict[str, list[str]] = {}
+    for account_id, agent_id in keys:
+        by_account.setdefault(account_id, []).append(agent_id)
+    out: dict[Key, int] = {}
+    with engine.db.connect() as conn:
+        for account_id, agent_ids in by_account.items():
+            for start in range(0, len(agent_ids), 500):
+                rows = conn.execute(
+                    sa.select(agents.c.agent_id, agents.c.version).where(
+                        agents.c.account_id == account_id,
+                        agents.c.agent_id.in_(agent_ids[start : start + 500]),
+                    )
+                )
+                out.update({(account_id, row.agent_id): int(row.version) for row in rows})
+    return out
 
 
 class AgentChangeNotifier:
@@ -263,23 +316,20 @@ async def agent_stream(websocket: WebSocket, agent_id: str) -> None:
     await websocket.accept()
     log.info("stream_opened", account_id=caller.account_id, agent_id=agent_id, role=caller.role)
     reader = asyncio.create_task(_read(websocket))
-    poll = app.state.stream_poll_seconds
     try:
         last = agent_view(record)
         sent_version = record.snapshot.version
         await websocket.send_text(fastjson.dumps({"type": "agent", "agent": last}))
         while not reader.done():
             waiter = asyncio.create_task(watch.changed.wait())
-            done, _ = await asyncio.wait(
-                {waiter, reader}, timeout=poll, return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait({waiter, reader}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
             if reader.done():
                 break
             watch.changed.clear()
             snapshot, watch.snapshot = watch.snapshot, None
-            if watch.refresh or not done or snapshot is None:
-                # Changed in another process, or the periodic re-read: ask the store.
+            if watch.refresh or snapshot is None:
+                # Changed in another process (or found by the poll): ask the store.
                 watch.refresh = False
                 record = await run_in_threadpool(engine.get_agent, caller.account_id, agent_id)
             elif snapshot.version > sent_version:
