@@ -159,6 +159,7 @@ class Agent:
         "bridge",
         "call",
         "calls",
+        "command_lock",
         "console",
         "executed",
         "expect",
@@ -172,6 +173,7 @@ class Agent:
         "pad_server",
         "presence",
         "reactions",
+        "running",
         "seq",
         "server",
         "sf_ack_seq",
@@ -205,6 +207,7 @@ class Agent:
         self.next_call = 0
         self.expect: tuple[str, str, str | None] | None = None  # command id, kind, status id
         self.executed: dict[str, tuple[bool, str | None]] = {}
+        self.command_lock = asyncio.Lock()  # one command at a time, in arrival order
         self.status_ids: dict[str, str] = w.status_ids
         self.online = False
         self.logged_in = False
@@ -217,6 +220,7 @@ class Agent:
         self.talking = False  # answered, not yet hung up
         self.answering: set[str] = set()
         self.inflight = False
+        self.running = 0  # commands received and not yet run
         # A Salesforce-side change not yet acknowledged by the server: until when we wait.
         self.sf_pending = 0.0
         self.sf_ack_seq = 0
@@ -228,7 +232,7 @@ class Agent:
         return (
             not self.inflight
             and self.sf_pending < time.monotonic()
-            and self.expect is None
+            and self.running == 0
             and not self.w.ledger.is_waiting(self.id)
         )
 
@@ -403,7 +407,9 @@ class Agent:
                         None if command_kind == "omni_logout" else message.get("presence_status")
                     )
                     w.ledger.command(self.id, str(message.get("command_id")), presence, now)
-                    await self._run_command(message)
+                    # Run it beside the reader (as bridge.js does): the socket keeps being read.
+                    self.running += 1
+                    w.spawn(self._run_command(message))
                 elif kind == "event_ack":
                     seq = message.get("seq")
                     work_id = self.work_seqs.pop(seq, None)
@@ -417,6 +423,13 @@ class Agent:
             w.lost_socket("bridge", exc)
 
     async def _run_command(self, message: dict[str, Any]) -> None:
+        try:
+            async with self.command_lock:
+                await self._run_one(message)
+        finally:
+            self.running -= 1
+
+    async def _run_one(self, message: dict[str, Any]) -> None:
         command_id = str(message.get("command_id"))
         if command_id in self.executed:
             ok, error = self.executed[command_id]
