@@ -136,6 +136,7 @@ def create_app(
             unsubscribe()
             if notifier is not None:
                 notifier.stop()
+            hub.shutdown()
             for runner in (dispatcher, timers):
                 if runner is not None:
                     with contextlib.suppress(Exception):

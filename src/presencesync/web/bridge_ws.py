@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -74,6 +76,9 @@ CLOSE_REPLACED = 4409  # a newer console of the same agent took over: do not rec
 HELLO_TIMEOUT_S = 15.0
 STATUS_CACHE_S = 5.0
 SEND_QUEUE_LIMIT = 1000  # messages waiting for one console before it counts as stuck
+BRIDGE_THREADS = 64  # consoles' engine calls in flight at once (group commit batches them)
+
+T = TypeVar("T")
 
 EVENT_PREFIX = "lightning:omniChannel"
 
@@ -171,8 +176,13 @@ class _Connection:
 class BridgeHub:
     """Who is connected: one live bridge per agent; delivers the outbox's commands to it."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, threads: int = BRIDGE_THREADS) -> None:
         self.engine = engine
+        # The engine blocks a thread until the unit of work commits (group commit: a few ms
+        # to a burst's worth). The consoles' submits get threads of their own, so that they
+        # never queue the outbox dispatcher's and the timers' store calls (asyncio's default
+        # executor has only min(32, CPUs + 4) threads) behind a thousand consoles' events.
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="presencesync-bridge")
         self._live: dict[tuple[str, str], _Connection] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._status_cache: dict[str, tuple[float, list[tuple[str, str]]]] = {}
@@ -180,6 +190,15 @@ class BridgeHub:
         self.events_received = 0
 
     # --- public interface -----------------------------------------------------------------
+
+    async def run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call the (blocking) engine on one of the bridge's threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
+
+    def shutdown(self) -> None:
+        """The server stops: no more engine calls from the bridge."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def is_connected(self, account_id: str, agent_id: str) -> bool:
         conn = self._live.get((account_id, agent_id))
@@ -270,7 +289,7 @@ class BridgeHub:
     async def _submit(
         self, conn: _Connection, event: Event, source_id: str | None
     ) -> Any:  # Applied
-        return await asyncio.to_thread(
+        return await self.run(
             self.engine.submit,
             conn.account_id,
             conn.agent_id,
@@ -299,7 +318,7 @@ class BridgeHub:
         off for want of a console is due at once, and the dispatcher (claiming only for
         connected agents, so possibly asleep) is woken to send it."""
         try:
-            await asyncio.to_thread(self.engine.make_due, *key)
+            await self.run(self.engine.make_due, *key)
         except Exception as exc:  # the commands still go out at their retry time
             log.warning("bridge open of %s/%s: make_due failed: %s", key[0], key[1], exc)
         self.engine.wake_dispatchers()
@@ -327,7 +346,7 @@ class BridgeHub:
             ack["outcome"] = "superseded"
             return ack
         try:
-            event = await asyncio.to_thread(self.domain_event, conn.account_id, message, _now())
+            event = await self.run(self.domain_event, conn.account_id, message, _now())
         except ProtocolError as exc:
             # Acknowledged, so that a buggy bridge does not replay it forever.
             ack["outcome"] = "rejected"
@@ -473,7 +492,7 @@ def bridge_endpoint(engine: Engine, hub: BridgeHub) -> Callable[[WebSocket], Any
                 raise ProtocolError("HELLO_FIRST", "the first message must be a hello")
             token = websocket.query_params.get("token") or hello.get("token")
             principal = (
-                await asyncio.to_thread(engine.resolve_token, token)
+                await hub.run(engine.resolve_token, token)
                 if isinstance(token, str) and token
                 else None
             )
@@ -482,9 +501,7 @@ def bridge_endpoint(engine: Engine, hub: BridgeHub) -> Callable[[WebSocket], Any
             if principal.role != "agent" or not principal.agent_id:
                 raise ProtocolError("FORBIDDEN", "the bridge needs an agent's token", 4403)
             try:
-                agent = await asyncio.to_thread(
-                    engine.get_agent, principal.account_id, principal.agent_id
-                )
+                agent = await hub.run(engine.get_agent, principal.account_id, principal.agent_id)
             except DomainError as exc:
                 raise ProtocolError(exc.code, exc.message, CLOSE_NOT_FOUND) from exc
             user = hello.get("salesforce_user_id")
@@ -509,7 +526,7 @@ def bridge_endpoint(engine: Engine, hub: BridgeHub) -> Callable[[WebSocket], Any
                 await hub.open(conn, hello)
             except DomainError as exc:  # e.g. the agent was removed in between
                 raise ProtocolError(exc.code, exc.message, CLOSE_NOT_FOUND) from exc
-            statuses = await asyncio.to_thread(engine.get_presence_statuses, conn.account_id)
+            statuses = await hub.run(engine.get_presence_statuses, conn.account_id)
             await conn.send(
                 {
                     "type": "welcome",
