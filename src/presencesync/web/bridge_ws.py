@@ -346,7 +346,11 @@ class BridgeHub:
             ack["outcome"] = "superseded"
             return ack
         try:
-            event = await self.run(self.domain_event, conn.account_id, message, _now())
+            if self._cached_status_ids(conn.account_id) is not None:
+                # The statuses are cached: no store access, no thread hop.
+                event = self.domain_event(conn.account_id, message, _now())
+            else:
+                event = await self.run(self.domain_event, conn.account_id, message, _now())
         except ProtocolError as exc:
             # Acknowledged, so that a buggy bridge does not replay it forever.
             ack["outcome"] = "rejected"
