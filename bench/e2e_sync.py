@@ -1335,7 +1335,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
         )
         cleanup.callback(sampler.stop)
+        sampler.sample()
         result["rss_after_connect"] = dict(sampler.peak)
+        log(
+            "RSS with every console connected: "
+            + ", ".join(f"{k} {v / 2**20:,.0f} MiB" for k, v in sampler.peak.items())
+        )
         for rate in _parse_rates(args.rate):
             phase = f"steady@{rate:g}"
             sampler.reset()
