@@ -43,6 +43,8 @@ class Ledger:
     latencies: dict[tuple[str, str], list[float]] = field(default_factory=dict)  # ms
     counts: dict[str, int] = field(default_factory=dict)
     seen_commands: set[str] = field(default_factory=set)
+    # Changes given up on: a command that still comes for one is late, not a loop.
+    expired: dict[tuple[str, str], Waiting] = field(default_factory=dict)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + n
@@ -53,6 +55,7 @@ class Ledger:
         """A contact-center change was sent that must cause exactly one Salesforce command
         setting `presence` (None: an Omni logout)."""
         self.count(f"{self.phase}:cc_changes")
+        self.expired.pop((agent, CC_TO_SF), None)
         self.waiting[(agent, CC_TO_SF)] = Waiting(
             CC_TO_SF, OFFLINE if presence is None else presence, now, self.phase
         )
@@ -87,6 +90,12 @@ class Ledger:
         waiting = self.waiting.get(key)
         got = OFFLINE if presence is None else presence
         if waiting is None or waiting.expected != got:
+            late = self.expired.get(key)
+            if late is not None and late.expected == got:
+                del self.expired[key]
+                self.count(f"{late.phase}:commands")
+                self.count(f"{late.phase}:late_commands")  # after --timeout: counted lost
+                return
             # No contact-center change of ours asked for it: a loop, or a change's second
             # command.
             self.count(f"{self.phase}:commands")
@@ -114,6 +123,7 @@ class Ledger:
         stale = [k for k, w in self.waiting.items() if now - w.started > older_than]
         for key in stale:
             waiting = self.waiting.pop(key)
+            self.expired[key] = waiting
             self.count(f"{waiting.phase}:{waiting.direction}:lost")
         return len(stale)
 
@@ -165,6 +175,7 @@ def summarize(merged: dict[str, Any], phase: str, seconds: float) -> dict[str, A
         "other_changes": n("other_changes"),
         "commands": n("commands"),
         "unexpected_commands": n("unexpected_commands"),
+        "late_commands": n("late_commands"),
         "double_routings": n("double_routings"),
         "lost": n(f"{CC_TO_SF}:lost") + n(f"{SF_TO_CC}:lost"),
         "http_errors": n("http_errors"),

@@ -1423,7 +1423,8 @@ def format_row(row: dict[str, Any]) -> str:
         f"p50 {_ms(cc['p50'])} p95 {_ms(cc['p95'])} p99 {_ms(cc['p99'])} max {_ms(cc['max'])} ms"
         f" | SF->CC n={sf['n']} p50 {_ms(sf['p50'])} p95 {_ms(sf['p95'])} p99 {_ms(sf['p99'])} "
         f"max {_ms(sf['max'])} ms | commands/CC change {row['commands_per_cc_change']:.3f} "
-        f"(unexpected {row['unexpected_commands']}) | double routings {row['double_routings']}"
+        f"(unexpected {row['unexpected_commands']}, late {row['late_commands']}) | double "
+        f"routings {row['double_routings']}"
         f" | lost {row['lost']} | HTTP errors {row['http_errors']} | server RSS {mib:,.0f} MiB"
     )
 

@@ -82,3 +82,16 @@ def test_reports_of_several_generators_merge_and_percentiles_use_nearest_rank() 
     assert math.isclose(row[CC_TO_SF]["p99"], 99.0)
     assert math.isclose(row[CC_TO_SF]["max"], 100.0)
     assert math.isnan(percentile([], 50))
+
+
+def test_a_command_after_the_timeout_is_late_not_a_loop() -> None:
+    ledger = Ledger(phase="steady")
+    ledger.cc_change("a1", "On_Break", now=0.0)
+    assert ledger.expire(now=16.0, older_than=15.0) == 1
+    ledger.phase = "tail"
+    ledger.command("a1", "a1:4", "On_Break", now=17.0)
+    row = summarize(merge_reports([ledger.report()]), "steady", 1.0)
+    assert row["lost"] == 1 and row["late_commands"] == 1 and row["unexpected_commands"] == 0
+    assert row["commands_per_cc_change"] == 1.0
+    ledger.command("a1", "a1:5", "On_Break", now=18.0)  # a second one is a loop
+    assert ledger.counts["tail:unexpected_commands"] == 1
