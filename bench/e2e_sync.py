@@ -197,7 +197,9 @@ class Agent:
         servers = w.plan.server_urls
         self.server = servers[index % len(servers)]  # the bridge
         self.api = servers[(index + 1) % len(servers)]  # API calls (as behind a balancer)
-        self.pad_server = servers[(index + 2) % len(servers)]
+        # ContactPad on another server than the bridge: a Salesforce-side change committed by
+        # the bridge's process reaches it across processes.
+        self.pad_server = servers[(index + 1) % len(servers)]
         self.local_ip = f"127.0.0.{1 + index % w.plan.source_ips}"
         self.console: Any = None
         self.bridge: Any = None
