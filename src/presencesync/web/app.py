@@ -136,7 +136,6 @@ def create_app(
             unsubscribe()
             if notifier is not None:
                 notifier.stop()
-            hub.shutdown()
             for runner in (dispatcher, timers):
                 if runner is not None:
                     with contextlib.suppress(Exception):
@@ -146,6 +145,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            hub.shutdown()  # last: the dispatcher and the consoles no longer call the engine
 
     app = FastAPI(
         title="presencesync",
