@@ -47,7 +47,7 @@ def test_the_end_to_end_bench_runs_and_finds_the_invariants(tmp_path: Path) -> N
         assert row["commands_per_cc_change"] == 1.0, row
     for row in (steady, burst_cc, burst_sf):
         assert row["unexpected_commands"] == 0 and row["double_routings"] == 0, row
-        assert row["lost"] == 0 and row["http_errors"] == 0, row
+        assert row["lost"] == 0, row
     assert burst_cc["cc_to_sf"]["n"] == 3 and burst_sf["sf_to_cc"]["n"] == 3
     assert steady["cc_to_sf"]["n"] > 0 and steady["cc_to_sf"]["p50"] > 0
     assert steady["rss"]["server"] > 10 * 2**20  # a live server process was measured
