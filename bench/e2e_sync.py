@@ -579,7 +579,7 @@ class Worker:
                 await self.login(agent, measured=False)
 
         await asyncio.gather(*(one(a) for a in self.agents if not a.logged_in))
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 120 + len(self.agents) / 20  # 10k agents: 10 minutes
         while time.monotonic() < deadline:
             if all(a.online and a.idle() for a in self.agents):
                 return
