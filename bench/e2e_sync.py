@@ -584,7 +584,10 @@ class Worker:
             if all(a.online and a.idle() for a in self.agents):
                 return
             await asyncio.sleep(0.1)
-        raise RuntimeError("the agents did not all come online in Omni-Channel")
+        online = sum(a.online and a.idle() for a in self.agents)
+        raise RuntimeError(
+            f"only {online} of {len(self.agents)} agents came online in Omni-Channel in time"
+        )
 
     # --- changes -------------------------------------------------------------------------------
 
