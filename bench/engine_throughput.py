@@ -9,6 +9,11 @@ Modes per backend:
   saturation  closed loop: --threads submitters submit back to back for --duration seconds
   fixed rate  open loop: events are due at --rate per second; latency counts from submit
   no group    saturation with group commit off (one transaction per event), for comparison
+  raw insert  the baseline: the same rows an event writes (event log row, snapshot update,
+              history row, outbox row) as plain batched DBAPI statements (executemany) through
+              the same driver, connection settings (WAL, synchronous=FULL) and batch size as
+              group commit at saturation (--threads events per transaction), rows prepared in
+              advance: what the store costs without the engine. The ratio engine/raw is printed.
 
     python bench/engine_throughput.py    # SQLite, and PostgreSQL if PRESENCESYNC_TEST_POSTGRES_URL
     python bench/engine_throughput.py --postgres-url postgresql://postgres@127.0.0.1:5432/test
@@ -213,6 +218,165 @@ def postgres_url(base: str) -> Iterator[str]:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
+def _sample_rows(agents: list[str]) -> list[dict[str, object]]:
+    """What the engine writes for one Away <-> Ready change, per agent, serialised once."""
+    import json
+
+    from presencesync.domain import StateCatalog, command_payload, validate_config
+    from presencesync.service.codec import event_to_json, event_type
+    from presencesync.service.uow import decision_to_json
+
+    config = validate_config(CONFIG, StateCatalog.default(), STATUSES).config
+    now = datetime.now(UTC)
+    rows: list[dict[str, object]] = []
+    for agent_id in agents:
+        base = decide(new_agent(agent_id), AgentLoggedIn(at=now), config).agent
+        event = StateChangeRequested(at=now, state=AWAY)
+        decision = decide(base, event, config)
+        rows.append(
+            {
+                "agent_id": agent_id,
+                "event_type": event_type(event),
+                "event": json.dumps(event_to_json(event)),
+                "decision": json.dumps(decision_to_json(decision)),
+                "snapshot": json.dumps(decision.agent.to_json()),
+                "payload": json.dumps(command_payload(decision.commands[0])),
+            }
+        )
+    return rows
+
+
+def raw_insert(engine: Engine, account: str, agents: list[str], batch: int, duration: float) -> Row:
+    """The baseline: the same four row writes per event, batched, through the same driver."""
+    postgres = engine.postgres
+    mark = "%s" if postgres else "?"
+    json_mark = "%s::json" if postgres else "?"
+    with engine.db.connect() as conn:
+        ids = dict(
+            conn.execute(
+                sa.select(tables.agents.c.agent_id, tables.agents.c.id).where(
+                    tables.agents.c.account_id == account
+                )
+            ).all()
+        )
+    rows = _sample_rows(agents)
+    m, j = mark, json_mark
+    insert_event = (
+        "INSERT INTO event_log (account_id, agent_id, seq, source, source_id, event_type, "
+        f"event, received_at, applied_at, outcome, decision) VALUES ({m}, {m}, {m}, {m}, {m}, "
+        f"{m}, {j}, {m}, {m}, {m}, {j})" + (" RETURNING id" if postgres else "")
+    )
+    update_agent = (
+        f"UPDATE agents SET snapshot = {j}, version = {m}, updated_at = {m}, routable = {m}, "
+        f"state_since = {m} WHERE id = {m}"
+    )
+    insert_history = (
+        "INSERT INTO history (account_id, agent_id, seq, at, side, from_state, to_state, cause, "
+        f"rule, caused_by_seq, latency_ms, event_id) VALUES ({m}, {m}, {m}, {m}, {m}, {m}, {m}, "
+        f"{m}, {m}, {m}, {m}, {m})"
+    )
+    insert_outbox = (
+        "INSERT INTO outbox (account_id, agent_id, command_id, payload, status, attempts, "
+        f"next_attempt_at, created_at) VALUES ({m}, {m}, {m}, {j}, {m}, {m}, {m}, {m})"
+    )
+    raw = engine.db.raw_connection()
+    latencies: list[float] = []
+    events = 0
+    version = 1_000_000
+    started = time.monotonic()
+    try:
+        cursor = raw.cursor()
+        while time.monotonic() - started < duration:
+            begin = time.perf_counter()
+            now = datetime.now(UTC)
+            moment: object = now if postgres else now.isoformat(sep=" ").replace("+00:00", "")
+            chunk = [rows[(events + i) % len(rows)] for i in range(batch)]
+            version += 1
+            if not postgres:
+                cursor.execute("BEGIN IMMEDIATE")
+            event_params = [
+                (
+                    account,
+                    r["agent_id"],
+                    version,
+                    "bench",
+                    None,
+                    r["event_type"],
+                    r["event"],
+                    moment,
+                    moment,
+                    "applied",
+                    r["decision"],
+                )
+                for r in chunk
+            ]
+            if postgres:
+                cursor.executemany(insert_event, event_params, returning=True)
+                event_ids = []
+                while True:
+                    event_ids.append(cursor.fetchone()[0])
+                    if not cursor.nextset():
+                        break
+            else:
+                cursor.executemany(insert_event, event_params)
+                last = cursor.execute("SELECT last_insert_rowid()").fetchone()[0]
+                event_ids = list(range(last - len(chunk) + 1, last + 1))
+            cursor.executemany(
+                update_agent,
+                [
+                    (r["snapshot"], version, moment, False, moment, ids[r["agent_id"]])
+                    for r in chunk
+                ],
+            )
+            cursor.executemany(
+                insert_history,
+                [
+                    (
+                        account,
+                        r["agent_id"],
+                        version,
+                        moment,
+                        "contact_center",
+                        "Ready",
+                        "Away",
+                        "agent",
+                        None,
+                        None,
+                        None,
+                        event_id,
+                    )
+                    for r, event_id in zip(chunk, event_ids, strict=True)
+                ],
+            )
+            cursor.executemany(
+                insert_outbox,
+                [
+                    (
+                        account,
+                        r["agent_id"],
+                        f"{r['agent_id']}:{version}",
+                        r["payload"],
+                        "done",
+                        0,
+                        moment,
+                        moment,
+                    )
+                    for r in chunk
+                ],
+            )
+            if postgres:
+                raw.commit()
+            else:
+                cursor.execute("COMMIT")
+            elapsed = (time.perf_counter() - begin) * 1000
+            latencies.extend([elapsed] * batch)
+            events += batch
+    finally:
+        raw.close()
+    seconds = time.monotonic() - started
+    return Row("", "raw batched insert", f"{batch} events/tx", events, seconds, latencies)
+
+
 def run_backend(
     name: str, url: str, args: argparse.Namespace, log: Callable[[str], None]
 ) -> list[Row]:
@@ -223,6 +387,8 @@ def run_backend(
         account, agents = seed(engine, args.agents)
         log(f"{name}: {len(agents)} agents seeded in {time.monotonic() - started:.1f}s")
         feed = Feed(agents)
+        # The baseline first and the engine right after, so that both see the same machine.
+        rows.append(raw_insert(engine, account, agents, args.threads, args.duration))
         rows.append(saturation(engine, account, feed, args.threads, args.duration))
         rows.append(fixed_rate(engine, account, feed, args.rate, args.duration))
     finally:
@@ -275,6 +441,14 @@ def main() -> None:
         if n == 0:
             print("-+-".join("-" * w for w in widths))
     print(f"\n{args.agents} agents, {os.cpu_count()} CPUs; latency = submit -> commit")
+    for backend in dict.fromkeys(r.backend for r in rows):
+        raw = next(r for r in rows if r.backend == backend and r.mode == "raw batched insert")
+        engine_row = next(r for r in rows if r.backend == backend and r.mode == "saturation")
+        print(
+            f"{backend}: engine at saturation {engine_row.rate:,.0f} events/s = "
+            f"{engine_row.rate / raw.rate:.2f}x the raw batched insert of the same rows "
+            f"({raw.rate:,.0f} events/s, {4 * raw.rate:,.0f} rows/s)"
+        )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,3 +133,83 @@ def test_changes_committed_elsewhere_reach_the_feed_by_polling(
             source="other",
         )
         assert _next_agent(ws)["state"] == "Ready"
+
+
+@pytest.fixture
+def postgres_schema_url() -> Any:
+    """A throw-away PostgreSQL schema (skips without PostgreSQL, fails in CI without it)."""
+    import secrets
+
+    import psycopg
+
+    from tests.engine.conftest import postgres_base_url
+
+    base = postgres_base_url()
+    assert base is not None
+    schema = f"ps_test_{secrets.token_hex(4)}"
+    plain = base.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        separator = "&" if "?" in base else "?"
+        yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(60)
+def test_changes_committed_in_another_process_are_pushed_through_postgresql(
+    postgres_schema_url: str,
+) -> None:
+    """Two servers on one PostgreSQL store: a change made through A reaches a ContactPad open
+    on B by LISTEN/NOTIFY, long before B's periodic re-read (an hour here) would find it."""
+    from presencesync.service import open_engine
+    from presencesync.web.app import create_app
+
+    from .conftest import seed
+
+    with open_engine(postgres_schema_url) as engine_a, open_engine(postgres_schema_url) as engine_b:
+        acme = seed(engine_a, "Acme")
+        me = bearer(acme.agents["alice"])
+        app_b = create_app(engine_b, start_background=False, stream_poll_seconds=3600)
+        with (
+            TestClient(create_app(engine_a, start_background=False)) as server_a,
+            TestClient(app_b) as server_b,
+            server_b.websocket_connect("/api/v1/agents/alice/stream", headers=me) as ws,
+        ):
+            assert app_b.state.agent_notifier.listening.wait(10)
+            assert _next_agent(ws)["state"] == "LoggedOut"
+            server_a.post("/api/v1/agents/alice/login", headers=me).raise_for_status()
+            assert _next_agent(ws)["state"] == "Ready"
+            server_a.put(
+                "/api/v1/agents/alice/state", json={"state": "Away/Break"}, headers=me
+            ).raise_for_status()
+            assert _next_agent(ws)["state"] == "Away/Break"
+
+
+def test_the_feed_coalesces_a_burst_and_keeps_the_newest_snapshot() -> None:
+    """Many commits of one agent between two turns of the loop: one wake-up, newest state."""
+    import asyncio
+
+    from presencesync.domain import new_agent
+    from presencesync.web.contactpad_ws import AgentFeed
+
+    async def scenario() -> tuple[int, int | None, bool]:
+        feed = AgentFeed()
+        feed.bind(asyncio.get_running_loop())
+        watch = feed.watch("acc", "alice")
+        base = new_agent("alice")
+        for version in (3, 5, 4):  # commits can be reported out of order across threads
+            feed.notify("acc", "alice", replace(base, version=version))
+        feed.notify("acc", "bob", replace(base, version=9))  # nobody watches bob here
+        await asyncio.sleep(0)
+        version = None if watch.snapshot is None else watch.snapshot.version
+        refresh_before = watch.refresh
+        feed.notify("acc", "alice", None)  # changed in another process
+        await asyncio.sleep(0)
+        return int(watch.changed.is_set()), version, watch.refresh and not refresh_before
+
+    woken, version, refresh = asyncio.run(scenario())
+    assert woken == 1 and version == 5 and refresh

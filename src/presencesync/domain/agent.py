@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from presencesync.domain.events import OpenWork, Side
-from presencesync.domain.states import LOGGED_OUT, State, parse_state_text
+from presencesync.domain.states import LOGGED_OUT, Major, State, parse_state_text
 
 
 class BusyReason(StrEnum):
@@ -79,7 +79,7 @@ class AgentSnapshot:
 
     @property
     def logged_in(self) -> bool:
-        return not self.state.is_logged_out
+        return self.state.major is not Major.LOGGED_OUT
 
     @property
     def open_work_ids(self) -> tuple[str, ...]:
@@ -95,7 +95,10 @@ class AgentSnapshot:
         return self.interaction_id is not None
 
     def last_seq_of(self, side: Side) -> int | None:
-        return dict(self.last_seq).get(side)
+        for known, seq in self.last_seq:
+            if known == side:
+                return seq
+        return None
 
     def with_last_seq(self, side: Side, seq: int) -> AgentSnapshot:
         seqs = dict(self.last_seq)

@@ -7,10 +7,10 @@ and the account's configuration. No I/O, no clock: time comes from the event.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from presencesync.domain.agent import RECENT_LIMIT, AgentSnapshot, BusyReason, Hold, PendingCommand
 from presencesync.domain.commands import (
@@ -64,6 +64,8 @@ from presencesync.domain.states import (
     StateCatalog,
 )
 
+_T = TypeVar("_T")
+
 
 class Outcome(StrEnum):
     APPLIED = "applied"
@@ -114,39 +116,93 @@ class Decision:
 
 
 _SNAPSHOT_FIELDS = frozenset(f.name for f in fields(AgentSnapshot))
+_ORDERED_EVENTS = frozenset({PresenceChanged, OmniLoggedIn, OmniLoggedOut})
 
 
-@dataclass
+def _frozen(cls: type[_T], **values: Any) -> _T:
+    """Build one of the core's own frozen records with every field given, without the
+    generated __init__ (a frozen dataclass sets each field through object.__setattr__: ~1 µs
+    for a Transition, and a decision makes several). Callers pass every field."""
+    record = object.__new__(cls)
+    record.__dict__.update(values)
+    return record
+
+
 class _Step:
-    """The decision being built for one event (mutable only inside `decide`)."""
+    """The decision being built for one event (mutable only inside `decide`).
 
-    agent: AgentSnapshot
-    event: Event
-    config: OmniConfig | None
-    catalog: StateCatalog
-    settings: SyncSettings
-    commands: list[Command] = field(default_factory=list)
-    transitions: list[Transition] = field(default_factory=list)
-    outcome: Outcome = Outcome.APPLIED
-    notes: list[str] = field(default_factory=list)
+    The snapshot is immutable, and a decision changes it several times. Copying it at every
+    change was most of the core's time, so the changes are kept in a dict and the new snapshot
+    is built only when a handler asks for `step.agent` (and once at the end). A snapshot a
+    handler holds never changes under it: later updates build a new one.
+    """
+
+    __slots__ = (
+        "_base",
+        "_changes",
+        "at",
+        "catalog",
+        "commands",
+        "config",
+        "event",
+        "notes",
+        "outcome",
+        "settings",
+        "syncing",
+        "transitions",
+    )
+
+    def __init__(
+        self,
+        agent: AgentSnapshot,
+        event: Event,
+        config: OmniConfig | None,
+        catalog: StateCatalog,
+        settings: SyncSettings,
+    ) -> None:
+        self._base = agent
+        self._changes: dict[str, Any] = {}
+        self.event = event
+        self.at: datetime = event.at
+        self.config = config
+        self.syncing = config is not None and config.enabled
+        self.catalog = catalog
+        self.settings = settings
+        self.commands: list[Command] = []
+        self.transitions: list[Transition] = []
+        self.outcome = Outcome.APPLIED
+        self.notes: list[str] = []
 
     @property
-    def syncing(self) -> bool:
-        return self.config is not None and self.config.enabled
+    def agent(self) -> AgentSnapshot:
+        changes = self._changes
+        if changes:
+            updated = object.__new__(AgentSnapshot)
+            updated.__dict__.update(self._base.__dict__, **changes)
+            self._base = updated
+            self._changes = {}
+        return self._base
 
-    @property
-    def at(self) -> datetime:
-        return self.event.at
+    @agent.setter
+    def agent(self, value: AgentSnapshot) -> None:
+        self._base = value
+        self._changes = {}
+
+    def get(self, name: str) -> Any:
+        """One field of the snapshot being built (no copy)."""
+        changes = self._changes
+        return changes[name] if name in changes else self._base.__dict__[name]
 
     def update(self, **changes: Any) -> None:
-        # dataclasses.replace runs __init__ over every field (~10 µs); a decision updates the
-        # snapshot several times, so copy the instance dict instead (same result, ~1 µs).
-        unknown = changes.keys() - _SNAPSHOT_FIELDS
-        if unknown:
-            raise TypeError(f"AgentSnapshot has no field(s) {sorted(unknown)}")
-        updated = object.__new__(AgentSnapshot)
-        updated.__dict__.update(self.agent.__dict__, **changes)
-        self.agent = updated
+        if not _SNAPSHOT_FIELDS.issuperset(changes):
+            unknown = sorted(changes.keys() - _SNAPSHOT_FIELDS)
+            raise TypeError(f"AgentSnapshot has no field(s) {unknown}")
+        self._changes.update(changes)
+
+    def set_last_seq(self, side: Side, seq: int) -> None:
+        seqs = dict(self.get("last_seq"))
+        seqs[side] = seq
+        self._changes["last_seq"] = tuple(sorted(seqs.items()))
 
     def record(
         self,
@@ -158,10 +214,21 @@ class _Step:
         caused_by_seq: int | None = None,
         latency_ms: float | None = None,
     ) -> int:
-        seq = self.agent.history_seq + 1
-        self.update(history_seq=seq)
+        seq = self.get("history_seq") + 1
+        self._changes["history_seq"] = seq
         self.transitions.append(
-            Transition(seq, self.at, side, from_, to, cause, rule, caused_by_seq, latency_ms)
+            _frozen(
+                Transition,
+                seq=seq,
+                at=self.at,
+                side=side,
+                from_=from_,
+                to=to,
+                cause=cause,
+                rule=rule,
+                caused_by_seq=caused_by_seq,
+                latency_ms=latency_ms,
+            )
         )
         return seq
 
@@ -171,7 +238,7 @@ class _Step:
         self, state: State, cause: Cause, rule: str | None = None, caused_by: int | None = None
     ) -> int | None:
         """Move the contact-center state; returns the history seq (None if nothing changed)."""
-        old = self.agent.state
+        old = self.get("state")
         if state == old:
             return None
         self.update(state=state, since=self.at)
@@ -190,9 +257,10 @@ class _Step:
 
     def expected_presence(self) -> str | None:
         """Where Salesforce will be once our pending commands have run."""
-        if not self.agent.pending:
-            return self.agent.presence
-        last = self.agent.pending[-1]
+        pending = self.get("pending")
+        if not pending:
+            return self.get("presence")
+        last = pending[-1]
         return None if last.kind == "omni_logout" else last.presence_status
 
     def drive_presence(self, desired: str | None, rule: str, caused_by: int | None) -> None:
@@ -203,8 +271,8 @@ class _Step:
         expected = self.expected_presence()
         if desired == expected:
             return
-        number = self.agent.next_command_no
-        command_id = f"{self.agent.agent_id}:{number}"
+        number = self.get("next_command_no")
+        command_id = f"{self._base.agent_id}:{number}"
         command: SetPresence | OmniLogin | OmniLogout
         if desired is None:
             command = OmniLogout(command_id=command_id, caused_by_seq=caused_by)
@@ -221,7 +289,7 @@ class _Step:
             kind = "set_presence"
         self.commands.append(command)
         pending = PendingCommand(command_id, kind, desired, self.at, caused_by, rule)
-        self.update(next_command_no=number + 1, pending=(*self.agent.pending, pending))
+        self.update(next_command_no=number + 1, pending=(*self.get("pending"), pending))
         self.notes.append(f"rule {rule}: {kind} {presence_label(desired)}")
 
     def mapped_presence(self, state: State) -> str | None:
@@ -236,7 +304,7 @@ class _Step:
         latency_ms: float | None = None,
         rule: str | None = None,
     ) -> int | None:
-        old = self.agent.presence
+        old = self.get("presence")
         if status == old:
             return None
         self.update(presence=status)
@@ -255,17 +323,19 @@ class _Step:
     def forget_assigned_work(self) -> None:
         """Omni-Channel returns assigned (not yet accepted) work to the queue on logout; no
         decline event follows, so forget it or the agent is never routable again."""
-        if any(not w.accepted for w in self.agent.work):
-            self.update(work=tuple(w for w in self.agent.work if w.accepted))
+        work = self.get("work")
+        if any(not w.accepted for w in work):
+            self.update(work=tuple(w for w in work if w.accepted))
 
     def finish(self) -> Decision:
-        self.update(version=self.agent.version + 1)
-        return Decision(
-            self.agent,
-            tuple(self.commands),
-            tuple(self.transitions),
-            self.outcome,
-            tuple(self.notes),
+        self._changes["version"] = self.get("version") + 1
+        return _frozen(
+            Decision,
+            agent=self.agent,
+            commands=tuple(self.commands),
+            transitions=tuple(self.transitions),
+            outcome=self.outcome,
+            notes=tuple(self.notes),
         )
 
 
@@ -280,7 +350,7 @@ def decide(
     step = _Step(
         agent, event, config, catalog or StateCatalog.default(), settings or SyncSettings()
     )
-    ordered = isinstance(event, PresenceChanged | OmniLoggedIn | OmniLoggedOut)
+    ordered = type(event) in _ORDERED_EVENTS
     if ordered and event.seq is not None:
         last = agent.last_seq_of(event.side)
         if last is not None and event.seq <= last:
@@ -294,7 +364,7 @@ def decide(
     ):
         step.update(omni_unavailable=None)  # rule 3.5b: Omni is back (or no longer ours to drive)
     if ordered and event.seq is not None:
-        step.agent = step.agent.with_last_seq(event.side, event.seq)
+        step.set_last_seq(event.side, event.seq)
     return step.finish()
 
 
@@ -845,7 +915,7 @@ def _snapshot(step: _Step, event: SalesforceSnapshot) -> None:
             last_seq=seqs,
         )
         if event.seq is not None:
-            step.agent = step.agent.with_last_seq(Side.SALESFORCE, event.seq)
+            step.set_last_seq(Side.SALESFORCE, event.seq)
     if event.open_work is not None:  # None: the console could not read it; keep ours
         open_ids = {w.work_id for w in event.open_work}
         step.update(

@@ -47,8 +47,21 @@ class State:
     major: Major
     minor: str | None = None
 
+    def __post_init__(self) -> None:
+        # The core writes and compares states in every decision: keep the text once.
+        text = self.major.value if self.minor is None else f"{self.major.value}/{self.minor}"
+        object.__setattr__(self, "_text", text)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not State:
+            return NotImplemented
+        return self is other or self._text == other._text  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.major, self.minor))
+
     def __str__(self) -> str:
-        return self.major.value if self.minor is None else f"{self.major.value}/{self.minor}"
+        return self._text  # type: ignore[attr-defined, no-any-return]
 
     @property
     def major_only(self) -> State:

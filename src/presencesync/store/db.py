@@ -14,6 +14,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
+from presencesync import fastjson
+
 WRITE = {"presencesync_write": True}
 
 
@@ -31,6 +33,9 @@ def is_postgres(engine: Engine) -> bool:
 
 def create_db_engine(database_url: str, **kwargs: Any) -> Engine:
     url = make_url(normalize_url(database_url))
+    # Every unit of work writes four JSON columns: the standard encoder was ~10% of it.
+    kwargs.setdefault("json_serializer", fastjson.dumps)
+    kwargs.setdefault("json_deserializer", fastjson.loads)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url, **kwargs)
     if url.get_backend_name() == "postgresql":

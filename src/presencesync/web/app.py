@@ -26,7 +26,7 @@ from presencesync.web.api import agents, interactions, omni, settings
 from presencesync.web.auth import SessionCodec, presented_token
 from presencesync.web.bridge_ws import BridgeHub
 from presencesync.web.bridge_ws import install as install_bridge
-from presencesync.web.contactpad_ws import AgentFeed
+from presencesync.web.contactpad_ws import AgentChangeNotifier, AgentFeed
 from presencesync.web.contactpad_ws import router as stream_router
 from presencesync.web.errors import (
     BodyLimitMiddleware,
@@ -122,8 +122,9 @@ def create_app(
     timer runner); None runs nothing in the background, not even the first count of agents by
     state (tests that drive the engine themselves).
     `secure_cookies=None` marks the session cookie Secure when the request came over HTTPS.
-    `stream_poll_seconds`: how often a ContactPad feed re-reads its agent, for changes
-    committed by other processes sharing the store. `limits`: body and message sizes, rate
+    `stream_poll_seconds`: how often the ContactPad feeds check their agents' versions (one
+    query for all of them), for changes no notification reported (other processes sharing
+    SQLite; PostgreSQL's are pushed by LISTEN/NOTIFY). `limits`: body and message sizes, rate
     limits (default: from the environment, `Limits.from_env()`).
     """
     limits = Limits.from_env() if limits is None else limits
@@ -141,13 +142,27 @@ def create_app(
             name = type(runner).__name__
             tasks.append(asyncio.create_task(runner.run(), name=name))
 
+        # Other processes sharing PostgreSQL learn of our agents' changes (ContactPad feeds).
+        notifier = (
+            AgentChangeNotifier(engine.database_url, feed.notify)
+            if getattr(engine, "postgres", False)
+            else None
+        )
+
+        app.state.agent_notifier = notifier
+
         def on_commit(account_id: str, agent_id: str, applied: Any) -> None:
             # Any thread: keep this quick and thread-safe.
             metrics.observe_applied(account_id, agent_id, applied)
-            feed.notify(account_id, agent_id)
+            feed.notify(account_id, agent_id, applied.decision.agent)
+            if notifier is not None:
+                notifier.changed(account_id, agent_id)
             # (an outbox dispatcher registers its own waker with the engine)
 
         unsubscribe = engine.subscribe(on_commit)
+        tasks.append(
+            asyncio.create_task(feed.poll(engine, stream_poll_seconds), name="contactpad-poll")
+        )
         if background is not None:
             tasks.append(asyncio.create_task(_seed_gauge(engine, metrics), name="agents-gauge"))
         log.info("started", background=[type(r).__name__ for r in runners])
@@ -155,6 +170,8 @@ def create_app(
             yield
         finally:
             unsubscribe()
+            if notifier is not None:
+                notifier.stop()
             for runner in runners:
                 with contextlib.suppress(Exception):
                     await runner.stop()
@@ -163,6 +180,7 @@ def create_app(
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            hub.shutdown()  # last: the dispatcher and the consoles no longer call the engine
 
     app = FastAPI(
         title="presencesync",

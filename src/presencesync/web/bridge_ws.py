@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import functools
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -38,6 +39,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from presencesync import fastjson
 from presencesync.domain import (
     Cause,
     CommandResult,
@@ -80,6 +82,10 @@ CLOSE_TOO_BIG = 1009  # RFC 6455: a message too big to process
 
 HELLO_TIMEOUT_S = 15.0
 STATUS_CACHE_S = 5.0
+SEND_QUEUE_LIMIT = 1000  # messages waiting for one console before it counts as stuck
+BRIDGE_THREADS = 64  # consoles' engine calls in flight at once (group commit batches them)
+
+T = TypeVar("T")
 
 EVENT_PREFIX = "lightning:omniChannel"
 
@@ -124,32 +130,76 @@ def channel_of(work_item_id: Any) -> str | None:
 
 @dataclass
 class _Connection:
+    """One bridge socket. What the server sends it goes through a queue and one writer task,
+    so that nobody waits on a slow console: the outbox dispatcher (which serves every agent of
+    the process, one command after another) hands a command over without blocking on this
+    socket's flow control, and the connection's own loop keeps reading while acknowledgements
+    wait to be written. A console that lets SEND_QUEUE_LIMIT messages pile up is closed; it
+    reconnects and reconciles (rule 12)."""
+
     websocket: WebSocket
     account_id: str
     agent_id: str
     salesforce_user_id: str
     session: str
-    send_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     snapshot_seq: int = 0
     closed: bool = False
+    _queue: asyncio.Queue[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.Queue(SEND_QUEUE_LIMIT)
+    )
+    _writer: asyncio.Task[None] | None = None
 
     async def send(self, message: dict[str, Any]) -> bool:
+        """Queue `message` for the socket; False when the connection is closed (or too slow)."""
         if self.closed or self.websocket.client_state is not WebSocketState.CONNECTED:
             return False
-        async with self.send_lock:
-            try:
-                await self.websocket.send_text(json.dumps(message))
-            except Exception:  # the peer vanished (reset, closed mid-send)
-                self.closed = True
-                return False
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            log.warning("bridge %s/%s too slow; closing it", self.account_id, self.agent_id)
+            self.closed = True
+            self._writer.cancel()
+            await _close(self.websocket, 1013, "too slow to read")
+            return False
         return True
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                message = await self._queue.get()
+                await self.websocket.send_text(fastjson.dumps(message))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the peer vanished (reset, closed mid-send)
+            self.closed = True
+
+    async def flush(self, timeout: float = 5.0) -> None:
+        """Let what is queued go out (before closing the socket with a code)."""
+        if self._writer is None:
+            return
+        deadline = time.monotonic() + timeout
+        while not self._queue.empty() and not self._writer.done():
+            if time.monotonic() > deadline:
+                return
+            await asyncio.sleep(0.005)
+
+    def stop_writer(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
 
 
 class BridgeHub:
     """Who is connected: one live bridge per agent; delivers the outbox's commands to it."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, threads: int = BRIDGE_THREADS) -> None:
         self.engine = engine
+        # The engine blocks a thread until the unit of work commits (group commit: a few ms
+        # to a burst's worth). The consoles' submits get threads of their own, so that they
+        # never queue the outbox dispatcher's and the timers' store calls (asyncio's default
+        # executor has only min(32, CPUs + 4) threads) behind a thousand consoles' events.
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="presencesync-bridge")
         self._live: dict[tuple[str, str], _Connection] = {}
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._status_cache: dict[str, tuple[float, list[tuple[str, str]]]] = {}
@@ -157,6 +207,15 @@ class BridgeHub:
         self.events_received = 0
 
     # --- public interface -----------------------------------------------------------------
+
+    async def run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call the (blocking) engine on one of the bridge's threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(func, *args, **kwargs))
+
+    def shutdown(self) -> None:
+        """The server stops: no more engine calls from the bridge."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def is_connected(self, account_id: str, agent_id: str) -> bool:
         conn = self._live.get((account_id, agent_id))
@@ -247,7 +306,7 @@ class BridgeHub:
     async def _submit(
         self, conn: _Connection, event: Event, source_id: str | None
     ) -> Any:  # Applied
-        return await asyncio.to_thread(
+        return await self.run(
             self.engine.submit,
             conn.account_id,
             conn.agent_id,
@@ -267,6 +326,7 @@ class BridgeHub:
             self._live[key] = conn
         if old is not None and old is not conn:
             old.closed = True
+            old.stop_writer()
             await _close(old.websocket, CLOSE_REPLACED, "a newer console took over")
         await self._console_here(key)
 
@@ -275,7 +335,7 @@ class BridgeHub:
         off for want of a console is due at once, and the dispatcher (claiming only for
         connected agents, so possibly asleep) is woken to send it."""
         try:
-            await asyncio.to_thread(self.engine.make_due, *key)
+            await self.run(self.engine.make_due, *key)
         except Exception as exc:  # the commands still go out at their retry time
             log.warning("bridge open of %s/%s: make_due failed: %s", key[0], key[1], exc)
         self.engine.wake_dispatchers()
@@ -308,7 +368,11 @@ class BridgeHub:
             ack["outcome"] = "replaced"
             return ack
         try:
-            event = await asyncio.to_thread(self.domain_event, conn.account_id, message, _now())
+            if self._cached_status_ids(conn.account_id) is not None:
+                # The statuses are cached: no store access, no thread hop.
+                event = self.domain_event(conn.account_id, message, _now())
+            else:
+                event = await self.run(self.domain_event, conn.account_id, message, _now())
         except ProtocolError as exc:
             # Acknowledged, so that a buggy bridge does not replay it forever.
             ack["outcome"] = "rejected"
@@ -485,7 +549,7 @@ async def _receive(websocket: WebSocket, timeout: float | None = None) -> dict[s
             "MESSAGE_TOO_BIG", f"messages are limited to {limit} bytes", CLOSE_TOO_BIG
         )
     try:
-        message = json.loads(text)
+        message = fastjson.loads(text)
     except ValueError as exc:
         raise ProtocolError("INVALID_MESSAGE", "messages must be JSON objects") from exc
     if not isinstance(message, dict):
@@ -503,7 +567,7 @@ def bridge_endpoint(engine: Engine, hub: BridgeHub) -> Callable[[WebSocket], Any
                 raise ProtocolError("HELLO_FIRST", "the first message must be a hello")
             token = websocket.query_params.get("token") or hello.get("token")
             principal = (
-                await asyncio.to_thread(engine.resolve_token, token)
+                await hub.run(engine.resolve_token, token)
                 if isinstance(token, str) and token
                 else None
             )
@@ -512,9 +576,7 @@ def bridge_endpoint(engine: Engine, hub: BridgeHub) -> Callable[[WebSocket], Any
             if principal.role != "agent" or not principal.agent_id:
                 raise ProtocolError("FORBIDDEN", "the bridge needs an agent's token", 4403)
             try:
-                agent = await asyncio.to_thread(
-                    engine.get_agent, principal.account_id, principal.agent_id
-                )
+                agent = await hub.run(engine.get_agent, principal.account_id, principal.agent_id)
             except DomainError as exc:
                 raise ProtocolError(exc.code, exc.message, CLOSE_NOT_FOUND) from exc
             user = hello.get("salesforce_user_id")
@@ -539,7 +601,7 @@ def bridge_endpoint(engine: Engine, hub: BridgeHub) -> Callable[[WebSocket], Any
                 await hub.open(conn, hello)
             except DomainError as exc:  # e.g. the agent was removed in between
                 raise ProtocolError(exc.code, exc.message, CLOSE_NOT_FOUND) from exc
-            statuses = await asyncio.to_thread(engine.get_presence_statuses, conn.account_id)
+            statuses = await hub.run(engine.get_presence_statuses, conn.account_id)
             await conn.send(
                 {
                     "type": "welcome",
@@ -569,10 +631,13 @@ def bridge_endpoint(engine: Engine, hub: BridgeHub) -> Callable[[WebSocket], Any
                 else:
                     raise ProtocolError("UNKNOWN_MESSAGE", f"unknown message type {kind!r}")
         except ProtocolError as exc:
+            if conn is not None:
+                await conn.flush()
+                conn.stop_writer()
             if websocket.client_state is WebSocketState.CONNECTED:
                 with contextlib.suppress(Exception):
                     await websocket.send_text(
-                        json.dumps({"type": "error", "code": exc.code, "message": exc.message})
+                        fastjson.dumps({"type": "error", "code": exc.code, "message": exc.message})
                     )
             await _close(websocket, exc.close_code, exc.code)
         except (WebSocketDisconnect, TimeoutError):
@@ -582,6 +647,7 @@ def bridge_endpoint(engine: Engine, hub: BridgeHub) -> Callable[[WebSocket], Any
             await _close(websocket, 1011, "internal error")
         finally:
             if conn is not None:
+                conn.stop_writer()
                 await hub.close(conn)
                 log.info("bridge closed: %s/%s", conn.account_id, conn.agent_id)
 
