@@ -78,7 +78,8 @@ except ImportError:  # the bench runs without it, a little slower
     dumps = json.dumps
     loads = json.loads
 
-# The demo's mapping for the emulator's seed statuses (presencesync.demo.default_omni_config):
+# The demo's mapping for the emulator's seed statuses
+# (presencesync_sandbox.demo.default_omni_config):
 # state -> presence status (a minor state falls back to its major), presence status -> state.
 STATE_TO_PRESENCE = {
     "Ready": "Available",
@@ -1129,7 +1130,7 @@ def configure_account(server_url: str, admin_token: str) -> None:
     on the Omni-channel Configuration page."""
     import httpx
 
-    from presencesync.demo import default_omni_config
+    from presencesync_sandbox.demo import default_omni_config
 
     with httpx.Client(timeout=60, trust_env=False) as http:
         headers = {"Authorization": f"Bearer {admin_token}"}

@@ -6,9 +6,9 @@ names another only in its annotations still knows it.
 - Within `presencesync.service`, the engine composes the parts; no part imports the engine.
 - The product (`presencesync`) imports neither the emulator nor the sandbox; the emulator imports
   neither the product nor the sandbox (the sandbox glues the two).
-- The product's layers: domain <- store, salesforce <- service <- web <- the top-level modules
-  (bootstrap, cli, commands). A layer imports only itself and the layers below it, and a layer
-  of two packages (store, salesforce) does not mix them.
+- The product's layers: fastjson <- domain <- store, salesforce <- service <- web <- the
+  top-level modules (bootstrap, cli, commands). A layer imports only itself and the layers below
+  it, and a layer of two packages (store, salesforce) does not mix them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ GRAPH = build()
 
 PRODUCT, EMULATOR, SANDBOX = "presencesync", "presencesync_emulator", "presencesync_sandbox"
 LAYERS = [
+    # Helpers that import nothing of the project (the JSON codec of the store and the sockets).
+    ["presencesync.fastjson"],
     ["presencesync.domain"],
     ["presencesync.store", "presencesync.salesforce"],
     ["presencesync.service"],

@@ -173,9 +173,9 @@ def test_changes_committed_in_another_process_are_pushed_through_postgresql(
     with open_engine(postgres_schema_url) as engine_a, open_engine(postgres_schema_url) as engine_b:
         acme = seed(engine_a, "Acme")
         me = bearer(acme.agents["alice"])
-        app_b = create_app(engine_b, start_background=False, stream_poll_seconds=3600)
+        app_b = create_app(engine_b, stream_poll_seconds=3600)
         with (
-            TestClient(create_app(engine_a, start_background=False)) as server_a,
+            TestClient(create_app(engine_a)) as server_a,
             TestClient(app_b) as server_b,
             server_b.websocket_connect("/api/v1/agents/alice/stream", headers=me) as ws,
         ):
