@@ -281,7 +281,8 @@ def decide(
         agent, event, config, catalog or StateCatalog.default(), settings or SyncSettings()
     )
     ordered = isinstance(event, PresenceChanged | OmniLoggedIn | OmniLoggedOut)
-    if ordered and event.seq is not None:
+    # isinstance again, not `ordered`: it narrows `event` to the types that carry a command_id
+    if isinstance(event, PresenceChanged | OmniLoggedIn | OmniLoggedOut) and event.seq is not None:
         last = agent.last_seq_of(event.side)
         if last is not None and event.seq <= last:
             step.outcome = Outcome.DUPLICATE if event.seq == last else Outcome.STALE
