@@ -401,7 +401,7 @@ class PubSubSubscriber:
                 except TimeoutError:
                     raise _StreamEnded() from None
                 if response is grpc.aio.EOF:
-                    await call  # raises AioRpcError when the call ended with an error
+                    # A clean end: read() raised AioRpcError if the call ended with an error.
                     return
                 self._stream_healthy = True
                 await self._receive(response, stub, metadata)
