@@ -53,7 +53,7 @@ def _plugin(name: str) -> str:
 
 
 def generate() -> dict[str, str]:
-    """The stub files' contents, freshly generated with grpcio-tools."""
+    """The stub files' contents, freshly generated with grpcio-tools and mypy-protobuf."""
     from grpc_tools import protoc  # dev dependency
 
     with tempfile.TemporaryDirectory() as out:
@@ -64,8 +64,11 @@ def generate() -> dict[str, str]:
                 f"--python_out={out}",
                 f"--grpc_python_out={out}",
                 *(f"--plugin={name}={_plugin(name)}" for name in _PLUGINS),
-                f"--mypy_out={out}",
-                f"--mypy_grpc_out={out}",
+                f"--mypy_out=quiet:{out}",
+                # Concrete servicer methods, as in the generated module: a servicer implements
+                # only the calls it serves (the emulator serves no Publish), the others answer
+                # UNIMPLEMENTED.
+                f"--mypy_grpc_out=quiet,generate_concrete_servicer_stubs:{out}",
                 str(PROTO),
             ]
         )

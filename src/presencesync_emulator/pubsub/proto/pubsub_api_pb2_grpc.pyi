@@ -69,47 +69,41 @@ class PubSubAsyncStub(PubSubStub):
     PublishStream: _aio.StreamStreamMultiCallable[_pubsub_api_pb2.PublishRequest, _pubsub_api_pb2.PublishResponse]  # type: ignore[assignment]
     ManagedSubscribe: _aio.StreamStreamMultiCallable[_pubsub_api_pb2.ManagedFetchRequest, _pubsub_api_pb2.ManagedFetchResponse]  # type: ignore[assignment]
 
-class PubSubServicer(metaclass=_abc_1.ABCMeta):
+class PubSubServicer:
     """Every call carries the caller's session as metadata: `accesstoken` (an OAuth access token),
     `instanceurl` (the org's instance URL) and `tenantid` (the org id).
     """
 
-    @_abc_1.abstractmethod
     def Subscribe(
         self,
         request_iterator: _MaybeAsyncIterator[_pubsub_api_pb2.FetchRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_pubsub_api_pb2.FetchResponse], _abc.AsyncIterator[_pubsub_api_pb2.FetchResponse]]: ...
 
-    @_abc_1.abstractmethod
     def GetSchema(
         self,
         request: _pubsub_api_pb2.SchemaRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_pubsub_api_pb2.SchemaInfo, _abc.Awaitable[_pubsub_api_pb2.SchemaInfo]]: ...
 
-    @_abc_1.abstractmethod
     def GetTopic(
         self,
         request: _pubsub_api_pb2.TopicRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_pubsub_api_pb2.TopicInfo, _abc.Awaitable[_pubsub_api_pb2.TopicInfo]]: ...
 
-    @_abc_1.abstractmethod
     def Publish(
         self,
         request: _pubsub_api_pb2.PublishRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_pubsub_api_pb2.PublishResponse, _abc.Awaitable[_pubsub_api_pb2.PublishResponse]]: ...
 
-    @_abc_1.abstractmethod
     def PublishStream(
         self,
         request_iterator: _MaybeAsyncIterator[_pubsub_api_pb2.PublishRequest],
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_pubsub_api_pb2.PublishResponse], _abc.AsyncIterator[_pubsub_api_pb2.PublishResponse]]: ...
 
-    @_abc_1.abstractmethod
     def ManagedSubscribe(
         self,
         request_iterator: _MaybeAsyncIterator[_pubsub_api_pb2.ManagedFetchRequest],
