@@ -105,7 +105,7 @@ def claim(
             command_id=row.command_id,
             payload=dict(row.payload),
             attempts=row.attempts,
-            created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+            created_at=as_utc(row.created_at),
         )
         for row in rows
     ]
