@@ -100,7 +100,8 @@ class ConsoleClient:
         if self.url.startswith("wss://"):
             options["ssl"] = self.ssl_context or ssl.create_default_context()
         self._ws = await connect(self.url, **options)
-        first = json.loads(await asyncio.wait_for(self._ws.recv(), timeout))
+        # JSON from the server: its first message is an object (hello, or an error)
+        first: dict[str, Any] = json.loads(await asyncio.wait_for(self._ws.recv(), timeout))
         if first.get("type") != "hello":
             await self._ws.close()
             error = first.get("error") or {}

@@ -70,7 +70,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, cast
 
 __all__ = [
     "INVALID_FIELD",
@@ -1116,11 +1116,12 @@ class _Executor:
             return lambda row: normalize(row.get(name))
 
         def get(row: Mapping[str, Any]) -> Any:
-            cur: Mapping[str, Any] | None = row
+            cur: Mapping[str, Any] = row
             for rel in res.rels:
-                cur = self.parent(rel, cur)
-                if cur is None:
+                parent = self.parent(rel, cur)
+                if parent is None:
                     return normalize(None)
+                cur = parent
             return normalize(cur.get(name))
 
         return get
@@ -1235,7 +1236,7 @@ class _Executor:
             lo, hi = value
             # < before the range, <= before its end, > after it, >= from its start
             op, value = {"<": ("<", lo), "<=": ("<", hi), ">": (">=", hi), ">=": (">=", lo)}[op]
-        compare = {
+        compare: Callable[[Any], bool] = {
             "<": lambda v: v < value,
             "<=": lambda v: v <= value,
             ">": lambda v: v > value,
@@ -1266,11 +1267,13 @@ class _Executor:
             # reverse=True flips the groups too, so pick them for the final order
             null_group = 0 if nulls_first != item.descending else 2
 
-            def key(row: Mapping[str, Any], get: Any = get, null_group: int = null_group) -> Any:
+            def sort_key(
+                row: Mapping[str, Any], get: Any = get, null_group: int = null_group
+            ) -> Any:
                 v = get(row)
                 return (null_group, 0) if v is None else (1, v)
 
-            matched.sort(key=key, reverse=item.descending)
+            matched.sort(key=sort_key, reverse=item.descending)
         start = query.offset or 0
         matched = matched[start:] if query.limit is None else matched[start : start + query.limit]
         if query.count:
@@ -1281,7 +1284,8 @@ class _Executor:
     def record(
         self, root: SObjectSchema, row: Mapping[str, Any], selected: list[_Resolved]
     ) -> dict[str, Any]:
-        out: dict[str, Any] = {"attributes": self.attributes(root.name, row.get("Id"))}
+        # The rows are untyped: every record has its Id, a polymorphic parent its Type (str).
+        out: dict[str, Any] = {"attributes": self.attributes(root.name, cast(str, row.get("Id")))}
         for res in selected:
             cur: dict[str, Any] | None = out
             src: Mapping[str, Any] | None = row
@@ -1294,8 +1298,10 @@ class _Executor:
                         if src is None
                         else {
                             "attributes": self.attributes(
-                                src.get("Type") if rel.targets else self.target_name(rel),
-                                src.get("Id"),
+                                cast(str, src.get("Type"))
+                                if rel.targets
+                                else self.target_name(rel),
+                                cast(str, src.get("Id")),
                             )
                         }
                     )

@@ -31,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -97,7 +97,13 @@ class ServerThread:
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
 
-    def start(self, app: Any, *, lifespan: str = "on", timeout: float = 20.0) -> ServerThread:
+    def start(
+        self,
+        app: Any,
+        *,
+        lifespan: Literal["auto", "on", "off"] = "on",  # uvicorn's LifespanType
+        timeout: float = 20.0,
+    ) -> ServerThread:
         limits = getattr(getattr(app, "state", None), "limits", None)
         config = uvicorn.Config(
             app,

@@ -4,11 +4,16 @@ One .proto, two generated copies: the product must not import the emulator nor t
 product, so each package carries its own `proto/` subpackage. Both copies are byte-identical
 (protobuf accepts the same file registered twice when the descriptors are identical).
 
+The type stubs (`.pyi`) come from mypy-protobuf's protoc plugins (`protoc-gen-mypy` for the
+messages, `protoc-gen-mypy_grpc` for the service), so that `mypy --strict` sees typed
+stubs, channels and servicers instead of the untyped `_grpc.py` module.
+
     .venv/bin/python -m tests.pubsub.stubs      # rewrite the committed stubs
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -19,14 +24,36 @@ TARGETS = (
     ROOT / "src" / "presencesync" / "salesforce" / "pubsub" / "proto",
     ROOT / "src" / "presencesync_emulator" / "pubsub" / "proto",
 )
-OUTPUTS = ("pubsub_api_pb2.py", "pubsub_api_pb2.pyi", "pubsub_api_pb2_grpc.py")
-# grpcio-tools writes a top-level import; the stubs live inside a package.
-_ABSOLUTE_IMPORT = "import pubsub_api_pb2 as pubsub__api__pb2"
-_RELATIVE_IMPORT = "from . import pubsub_api_pb2 as pubsub__api__pb2"
+OUTPUTS = (
+    "pubsub_api_pb2.py",
+    "pubsub_api_pb2.pyi",
+    "pubsub_api_pb2_grpc.py",
+    "pubsub_api_pb2_grpc.pyi",
+)
+# grpcio-tools and mypy-protobuf write a top-level import; the stubs live inside a package.
+_RELATIVE_IMPORTS = {
+    "pubsub_api_pb2_grpc.py": (
+        "import pubsub_api_pb2 as pubsub__api__pb2",
+        "from . import pubsub_api_pb2 as pubsub__api__pb2",
+    ),
+    "pubsub_api_pb2_grpc.pyi": (
+        "import pubsub_api_pb2 as _pubsub_api_pb2",
+        "from . import pubsub_api_pb2 as _pubsub_api_pb2",
+    ),
+}
+_PLUGINS = ("protoc-gen-mypy", "protoc-gen-mypy_grpc")
+
+
+def _plugin(name: str) -> str:
+    """The plugin's console script, installed next to this interpreter with mypy-protobuf."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None:
+        raise RuntimeError(f"{name} not found: install the dev dependencies (mypy-protobuf)")
+    return found
 
 
 def generate() -> dict[str, str]:
-    """The stub files' contents, freshly generated with grpcio-tools."""
+    """The stub files' contents, freshly generated with grpcio-tools and mypy-protobuf."""
     from grpc_tools import protoc  # dev dependency
 
     with tempfile.TemporaryDirectory() as out:
@@ -35,18 +62,23 @@ def generate() -> dict[str, str]:
                 "grpc_tools.protoc",
                 f"-I{PROTO.parent}",
                 f"--python_out={out}",
-                f"--pyi_out={out}",
                 f"--grpc_python_out={out}",
+                *(f"--plugin={name}={_plugin(name)}" for name in _PLUGINS),
+                f"--mypy_out=quiet:{out}",
+                # Concrete servicer methods, as in the generated module: a servicer implements
+                # only the calls it serves (the emulator serves no Publish), the others answer
+                # UNIMPLEMENTED.
+                f"--mypy_grpc_out=quiet,generate_concrete_servicer_stubs:{out}",
                 str(PROTO),
             ]
         )
         if code != 0:
             raise RuntimeError(f"protoc failed with exit code {code}")
         files = {name: (Path(out) / name).read_text() for name in OUTPUTS}
-    grpc_module = files["pubsub_api_pb2_grpc.py"]
-    if _ABSOLUTE_IMPORT not in grpc_module:
-        raise RuntimeError("unexpected grpc stub layout: cannot make its import relative")
-    files["pubsub_api_pb2_grpc.py"] = grpc_module.replace(_ABSOLUTE_IMPORT, _RELATIVE_IMPORT)
+    for name, (absolute, relative) in _RELATIVE_IMPORTS.items():
+        if absolute not in files[name]:
+            raise RuntimeError(f"unexpected layout of {name}: cannot make its import relative")
+        files[name] = files[name].replace(absolute, relative)
     return files
 
 

@@ -240,6 +240,32 @@ def test_a_broken_stream_reconnects_without_gaps_or_duplicates(emu: Emulator) ->
     run(scenario())
 
 
+def test_the_server_ending_an_idle_call_cleanly_reconnects() -> None:
+    # Nothing owed and no FetchRequest for the idle timeout (a consumer that stopped reading):
+    # the server ends the call with OK. That is a transient end like any other: reconnect and
+    # resume after the last event handed out.
+    with emulator(pubsub_idle_timeout_s=0.3) as emu:
+        user = emu.agents[0]
+
+        async def scenario() -> None:
+            async with emu.salesforce() as sf, subscriber(emu, sf, batch_size=1) as sub:
+                events = sub.events()
+                first = asyncio.ensure_future(anext(events))
+                await emu.wait_for(lambda s: len(s["streams"]) == 1)
+                await emu.call(emu.login, user)
+                assert (await first).change_type == "CREATE"
+                # UPDATE (the old presence ends) and CREATE (the new one); with batch_size=1
+                # the UPDATE waits in the buffer and nothing is owed: the stream goes idle.
+                await emu.call(emu.set_status, user, "Busy")
+                await _until(lambda: sub.stats.connects >= 2)
+                assert sub.stats.last_error == "stream ended by the server"
+                rest = [await anext(events), await anext(events)]  # from the new stream
+                assert [e.change_type for e in rest] == ["UPDATE", "CREATE"]
+                await events.aclose()
+
+        run(scenario())
+
+
 def test_an_expired_session_makes_it_log_in_again_and_continue(emu: Emulator) -> None:
     user = emu.agents[2]
 

@@ -115,6 +115,28 @@ def test_credentials_need_a_key_or_a_secret() -> None:
         SalesforceCredentials(LOGIN_URL, "client", private_key_pem="x")  # no username
 
 
+def test_jwt_bearer_needs_an_rsa_key() -> None:
+    # Salesforce signs nothing but RS256 in the JWT bearer flow: another kind of key is refused
+    # with a message that says so (PyJWT's own was "Expecting a PEM-formatted key.").
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from presencesync.salesforce.auth import jwt_assertion
+
+    ec_pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    creds = SalesforceCredentials(LOGIN_URL, "client", USERNAME, private_key_pem=ec_pem)
+    with pytest.raises(ValueError, match="RSA private key"):
+        jwt_assertion(creds)
+
+
 def test_token_endpoint_error_is_an_auth_error_with_oauth_fields(key_pair: KeyPair) -> None:
     org = FakeOrg(ok_query)
     org.token_failures.append(

@@ -8,7 +8,10 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported when used, so that `--help` stays fast
+    from presencesync.service import SalesforceConnection
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -136,7 +139,7 @@ def _read(path: str, what: str) -> str:
         raise UsageError(f"cannot read the {what} {path}: {exc.strerror or exc}") from exc
 
 
-def _connection_from_flags(args: argparse.Namespace) -> Any | None:
+def _connection_from_flags(args: argparse.Namespace) -> SalesforceConnection | None:
     from presencesync.service import SalesforceConnection
 
     if not args.client_id:
@@ -219,7 +222,8 @@ def run_doctor_command(args: argparse.Namespace) -> int:
             )
         report = asyncio.run(run_doctor(inputs))
         saved = False
-        if args.save_connection and engine is not None:
+        # (connection is not None: checked with --save-connection above)
+        if args.save_connection and engine is not None and connection is not None:
             logins = [c for c in report.checks if c.id.startswith("login")]
             if logins and all(c.status == "ok" for c in logins):
                 engine.set_salesforce_connection(args.account, connection)

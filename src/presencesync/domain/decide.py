@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from presencesync.domain.agent import RECENT_LIMIT, AgentSnapshot, BusyReason, Hold, PendingCommand
 from presencesync.domain.commands import (
@@ -214,7 +214,7 @@ class _Step:
         caused_by_seq: int | None = None,
         latency_ms: float | None = None,
     ) -> int:
-        seq = self.get("history_seq") + 1
+        seq: int = self.get("history_seq") + 1
         self._changes["history_seq"] = seq
         self.transitions.append(
             _frozen(
@@ -259,7 +259,8 @@ class _Step:
         """Where Salesforce will be once our pending commands have run."""
         pending = self.get("pending")
         if not pending:
-            return self.get("presence")
+            presence: str | None = self.get("presence")
+            return presence
         last = pending[-1]
         return None if last.kind == "omni_logout" else last.presence_status
 
@@ -352,11 +353,14 @@ def decide(
     )
     ordered = type(event) in _ORDERED_EVENTS
     if ordered and event.seq is not None:
+        # `type(event) in` is cheaper than isinstance over a union, but mypy cannot narrow it:
+        # these are the events that carry a command_id.
+        numbered = cast("PresenceChanged | OmniLoggedIn | OmniLoggedOut", event)
         last = agent.last_seq_of(event.side)
         if last is not None and event.seq <= last:
             step.outcome = Outcome.DUPLICATE if event.seq == last else Outcome.STALE
-            if event.command_id is not None:
-                _complete_superseded(step, event.command_id)
+            if numbered.command_id is not None:
+                _complete_superseded(step, numbered.command_id)
             return step.finish()
     _HANDLERS[type(event)](step, event)
     if step.agent.omni_unavailable is not None and (

@@ -5,8 +5,10 @@ Offline is not a status: it is being logged out of Omni-Channel, written `None` 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
 
 class StatusOption(StrEnum):
@@ -37,13 +39,14 @@ class PresenceStatus:
 
     @classmethod
     def from_api(cls, data: dict[str, object]) -> PresenceStatus:
-        channels = data.get("channels") or ()
+        # Untyped data (JSON-like, as to_api writes it): "channels" is a list of names.
+        channels = cast("Iterable[object]", data.get("channels") or ())
         return cls(
             id=str(data["id"]),
             developer_name=str(data["developer_name"]),
             label=str(data.get("label") or data["developer_name"]),
             status_option=StatusOption(str(data["status_option"])),
-            channels=tuple(str(c) for c in channels),  # type: ignore[union-attr]
+            channels=tuple(str(c) for c in channels),
         )
 
 

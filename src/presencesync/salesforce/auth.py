@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from .errors import SalesforceAuthError
 
@@ -144,10 +144,14 @@ class AccessToken:
 
 
 @functools.lru_cache(maxsize=32)
-def _signing_key(private_key_pem: str) -> PrivateKeyTypes:
+def _signing_key(private_key_pem: str) -> RSAPrivateKey:
     # Parsing (and validating) an RSA key costs ~100 ms, far more than signing; parse each
     # key once per process rather than at every login.
-    return serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    if not isinstance(key, RSAPrivateKey):
+        # Salesforce's JWT bearer flow is RS256 only.
+        raise ValueError(f"the JWT bearer flow needs an RSA private key, not {type(key).__name__}")
+    return key
 
 
 def jwt_assertion(credentials: SalesforceCredentials, now: float | None = None) -> str:

@@ -117,7 +117,8 @@ class SalesforceClient(_ClientBase):
             try:
                 action = flow.send(reply)
             except StopIteration as done:
-                return done.value
+                result: T = done.value  # StopIteration is not generic: the flow's return value
+                return result
             if isinstance(action, Send):
                 action.request.extensions["timeout"] = _timeout_extension(self._timeout)
                 try:
@@ -194,7 +195,8 @@ class AsyncSalesforceClient(_ClientBase):
             try:
                 action = flow.send(reply)
             except StopIteration as done:
-                return done.value
+                result: T = done.value  # StopIteration is not generic: the flow's return value
+                return result
             if isinstance(action, Send):
                 action.request.extensions["timeout"] = _timeout_extension(self._timeout)
                 try:

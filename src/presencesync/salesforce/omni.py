@@ -98,8 +98,8 @@ def omni_configuration_flow(session: SalesforceSession) -> Flow[list[PresenceSta
     statuses = yield from session.query_all_flow(PRESENCE_STATUS_SOQL)
     channels = yield from session.query_all_flow(SERVICE_CHANNEL_SOQL)
     links = yield from session.query_all_flow(CHANNEL_STATUS_SOQL)
-    channel_order = {c["Id"]: i for i, c in enumerate(channels)}
-    channel_name = {c["Id"]: channel_label(c) for c in channels}
+    channel_order: dict[str, int] = {c["Id"]: i for i, c in enumerate(channels)}
+    channel_name: dict[str, str] = {c["Id"]: channel_label(c) for c in channels}
     by_status: dict[str, set[str]] = {}
     for link in links:
         status_id, channel_id = link.get("ServicePresenceStatusId"), link.get("ServiceChannelId")
@@ -111,7 +111,9 @@ def omni_configuration_flow(session: SalesforceSession) -> Flow[list[PresenceSta
             developer_name=s["DeveloperName"],
             label=s.get("MasterLabel") or s["DeveloperName"],
             channels=[
-                channel_name[c] for c in sorted(by_status.get(s["Id"], ()), key=channel_order.get)
+                # (every channel in by_status is in channel_name, hence in channel_order)
+                channel_name[c]
+                for c in sorted(by_status.get(s["Id"], ()), key=channel_order.__getitem__)
             ],
         )
         for s in statuses

@@ -88,7 +88,8 @@ class RetryPolicy:
         "Equal jitter": half the exponential step is fixed, half random, so waits grow with
         every retry while concurrent clients still spread out.
         """
-        step = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
+        factor: int = 2 ** (retry_number - 1)  # int ** int is Any to mypy (negative exponents)
+        step = min(self.max_delay, self.base_delay * factor)
         wait = step / 2 + rng.uniform(0, step / 2)
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.max_delay))
@@ -181,7 +182,8 @@ class SalesforceSession:
         """
         last_error = ""
         for attempt in range(1, self.retry.max_attempts + 1):
-            result = yield Send(build())
+            # The runner resumes a Send with the response or the transport error.
+            result: httpx.Response | httpx.TransportError = yield Send(build())
             retry_after: float | None = None
             if isinstance(result, httpx.TransportError):
                 last_error = f"{type(result).__name__}: {result}"

@@ -428,7 +428,7 @@ class Engine:
         return [
             Transition(
                 seq=row.seq,
-                at=as_utc(row.at),  # type: ignore[arg-type]
+                at=as_utc(row.at),
                 side=Side(row.side),
                 from_=row.from_state,
                 to=row.to_state,
@@ -681,7 +681,7 @@ class Engine:
                 row.agent_id,
                 event_from_json(row.event),
                 "timer",
-                f"timer:{row.id}:{as_utc(row.created_at).isoformat()}",  # type: ignore[union-attr]
+                f"timer:{row.id}:{as_utc(row.created_at).isoformat()}",
                 timer_id=row.id,
             )
             for row in due
@@ -706,7 +706,7 @@ class Engine:
                     t.timers.c.account_id == account_id, t.timers.c.agent_id == agent_id
                 )
             ).all()
-        return [(row.key, as_utc(row.due_at)) for row in rows]  # type: ignore[misc]
+        return [(row.key, as_utc(row.due_at)) for row in rows]
 
     # --- reconciliation --------------------------------------------------------------------------
 

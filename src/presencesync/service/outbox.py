@@ -37,7 +37,8 @@ Agent = tuple[str, str]  # (account_id, agent_id)
 
 
 def backoff(attempts: int) -> float:
-    return min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    factor: int = 2 ** max(0, attempts - 1)  # int ** int is Any to mypy (negative exponents)
+    return min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * factor)
 
 
 def claim(
@@ -104,7 +105,7 @@ def claim(
             command_id=row.command_id,
             payload=dict(row.payload),
             attempts=row.attempts,
-            created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+            created_at=as_utc(row.created_at),
         )
         for row in rows
     ]

@@ -144,7 +144,7 @@ def load_config_version(conn: Connection, account_id: str) -> ConfigVersion | No
         config=config_from_json(row.config),
         warnings=tuple(finding_from_json(w) for w in row.warnings),
         saved_by=row.saved_by,
-        saved_at=as_utc(row.saved_at),  # type: ignore[arg-type]
+        saved_at=as_utc(row.saved_at),
     )
 
 

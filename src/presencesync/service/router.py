@@ -55,7 +55,7 @@ def _row_to_interaction(row: Any) -> Interaction:
         queue=row.queue,
         status=row.status,
         agent_id=row.agent_id,
-        created_at=as_utc(row.created_at),  # type: ignore[arg-type]
+        created_at=as_utc(row.created_at),
     )
 
 

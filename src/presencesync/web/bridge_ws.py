@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -140,7 +140,7 @@ class _Connection:
     websocket: WebSocket
     account_id: str
     agent_id: str
-    salesforce_user_id: str
+    salesforce_user_id: str | None  # an agent not linked yet: the welcome says null
     session: str
     snapshot_seq: int = 0
     closed: bool = False
@@ -392,7 +392,8 @@ class BridgeHub:
 
     async def handle_degraded(self, conn: _Connection, message: dict[str, Any]) -> None:
         try:
-            reason = DegradedReason(message.get("reason"))
+            # JSON, not necessarily a str: the enum refuses anything but a reason (ValueError).
+            reason = DegradedReason(cast(str, message.get("reason")))
         except ValueError as exc:
             known = ", ".join(r.value for r in DegradedReason)
             raise ProtocolError(

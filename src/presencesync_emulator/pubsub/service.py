@@ -28,7 +28,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import grpc
 
@@ -89,7 +89,7 @@ class PubSubService(pb_grpc.PubSubServicer):
     # -- helpers ------------------------------------------------------------------------------
 
     async def _fail(
-        self, context: grpc.aio.ServicerContext, error: PubSubError, rpc_id: str
+        self, context: grpc.aio.ServicerContext[Any, Any], error: PubSubError, rpc_id: str
     ) -> NoReturn:
         await context.abort(
             error.code,
@@ -98,7 +98,7 @@ class PubSubService(pb_grpc.PubSubServicer):
         )
         raise AssertionError("unreachable")  # context.abort raises
 
-    def _authenticate(self, context: grpc.aio.ServicerContext) -> Session:
+    def _authenticate(self, context: grpc.aio.ServicerContext[Any, Any]) -> Session:
         headers = {k.lower(): v for k, v in (context.invocation_metadata() or ())}
         token = str(headers.get("accesstoken", "")).strip()
         instance_url = str(headers.get("instanceurl", "")).strip()
@@ -130,7 +130,9 @@ class PubSubService(pb_grpc.PubSubServicer):
     # -- unary calls --------------------------------------------------------------------------
 
     async def GetTopic(
-        self, request: pb.TopicRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.TopicRequest,
+        context: grpc.aio.ServicerContext[pb.TopicRequest, pb.TopicInfo],
     ) -> pb.TopicInfo:
         rpc_id = str(uuid.uuid4())
         try:
@@ -154,7 +156,9 @@ class PubSubService(pb_grpc.PubSubServicer):
         )
 
     async def GetSchema(
-        self, request: pb.SchemaRequest, context: grpc.aio.ServicerContext
+        self,
+        request: pb.SchemaRequest,
+        context: grpc.aio.ServicerContext[pb.SchemaRequest, pb.SchemaInfo],
     ) -> pb.SchemaInfo:
         rpc_id = str(uuid.uuid4())
         try:
@@ -206,8 +210,12 @@ class PubSubService(pb_grpc.PubSubServicer):
             )
         return position
 
-    async def Subscribe(
-        self, request_iterator: AsyncIterator[pb.FetchRequest], context: grpc.aio.ServicerContext
+    # grpc.aio serves a streaming call from a coroutine that writes with context.write, as here,
+    # or from an async iterator; mypy-protobuf's servicer stub knows only the iterator.
+    async def Subscribe(  # type: ignore[override]
+        self,
+        request_iterator: AsyncIterator[pb.FetchRequest],
+        context: grpc.aio.ServicerContext[pb.FetchRequest, pb.FetchResponse],
     ) -> None:
         rpc_id = str(uuid.uuid4())
         try:
@@ -287,7 +295,7 @@ class PubSubService(pb_grpc.PubSubServicer):
 
     async def _deliver(
         self,
-        context: grpc.aio.ServicerContext,
+        context: grpc.aio.ServicerContext[pb.FetchRequest, pb.FetchResponse],
         stream: StreamState,
         channels: tuple[str, ...],
         position: int,

@@ -51,7 +51,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Protocol, Self, cast
 from urllib.parse import urlsplit
 
 import grpc
@@ -112,7 +112,8 @@ class ReconnectPolicy:
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait before attempt `attempt` (1 = the first retry): "equal jitter", half
         fixed and half random, so waits grow and concurrent subscribers spread out."""
-        step = min(self.max_delay, self.base_delay * 2 ** max(0, attempt - 1))
+        factor: int = 2 ** max(0, attempt - 1)  # int ** int is Any to mypy (negative exponents)
+        step = min(self.max_delay, self.base_delay * factor)
         return step / 2 + rng.uniform(0, step / 2)
 
 
@@ -401,17 +402,21 @@ class PubSubSubscriber:
                 except TimeoutError:
                     raise _StreamEnded() from None
                 if response is grpc.aio.EOF:
-                    await call  # raises AioRpcError when the call ended with an error
+                    # A clean end: read() raised AioRpcError if the call ended with an error.
                     return
                 self._stream_healthy = True
-                await self._receive(response, stub, metadata)
+                # types-grpcio spells the EOF sentinel's type `object`, so read() is `object`.
+                await self._receive(cast(pb.FetchResponse, response), stub, metadata)
         finally:
             self._requests = None
             requests.put_nowait(None)
             call.cancel()
 
     async def _receive(
-        self, response: pb.FetchResponse, stub: pb_grpc.PubSubStub, metadata: Any
+        self,
+        response: pb.FetchResponse,
+        stub: pb_grpc.PubSubAsyncStub,
+        metadata: tuple[tuple[str, str], ...],
     ) -> None:
         delivered = len(response.events)
         self._owed = max(0, self._owed - delivered)

@@ -264,10 +264,10 @@ async def _gather_rest(
     facts["versions"] = tuple(str(v.get("version")) for v in versions if isinstance(v, dict))
     user_id = next((f.user_id for f in logins if f.ok and f.user_id), None)
     if user_id:
-        users = await org.query(
+        user_rows = await org.query(
             f"SELECT Id, Username, Name, IsActive FROM User WHERE Id = {soql_quote(user_id)}"
         )
-        facts["integration_user"] = users[0] if users else None
+        facts["integration_user"] = user_rows[0] if user_rows else None
         try:
             facts["permission_sets"] = tuple(
                 {

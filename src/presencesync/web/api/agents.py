@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from presencesync.domain import AgentLoggedIn, AgentLoggedOut, StateChangeRequested
+from presencesync.domain import AgentLoggedIn, AgentLoggedOut, Event, StateChangeRequested
 from presencesync.web.api import schemas
 from presencesync.web.api.common import agent_view, cause_of, engine_of, utcnow
 from presencesync.web.api.schemas import documented
@@ -53,7 +53,9 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _submit(request: Request, caller: Caller, agent_id: str, event: Any, key: str | None) -> Any:
+def _submit(
+    request: Request, caller: Caller, agent_id: str, event: Event, key: str | None
+) -> dict[str, Any]:
     engine = engine_of(request)
     check_agent_access(caller, agent_id)
     engine.get_agent(caller.account_id, agent_id)  # 404 before anything else

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fastapi import Request
 
 from presencesync.domain import Cause
 
+if TYPE_CHECKING:
+    from presencesync.service import AgentRecord, Engine
 
-def engine_of(request: Request) -> Any:
-    return request.app.state.engine
+
+def engine_of(request: Request) -> Engine:
+    # Starlette's app.state is untyped; create_app puts the Engine there.
+    return cast("Engine", request.app.state.engine)
 
 
 def utcnow() -> datetime:
@@ -41,7 +45,7 @@ def pending_state(snapshot: Any) -> str | None:
     return None if hold.state is None else str(hold.state)
 
 
-def agent_view(record: Any) -> dict[str, Any]:
+def agent_view(record: AgentRecord) -> dict[str, Any]:
     """`GET /agents/{agent_id}`: DESIGN.md 5's fields first, then what ContactPad also shows."""
     snap = record.snapshot
     return {

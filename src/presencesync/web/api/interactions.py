@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
@@ -13,6 +13,9 @@ from presencesync.web.api.schemas import documented
 from presencesync.web.auth import Caller, authenticate, require_role
 from presencesync.web.errors import ApiError
 
+if TYPE_CHECKING:
+    from presencesync.service import Interaction
+
 router = APIRouter(tags=["interactions"])
 
 
@@ -22,7 +25,7 @@ class InteractionIn(BaseModel):
     queue: Annotated[StrictStr, Field(min_length=1, max_length=100, examples=["support"])]
 
 
-def _visible(request: Request, caller: Caller, interaction_id: str) -> Any:
+def _visible(request: Request, caller: Caller, interaction_id: str) -> Interaction:
     """The interaction, if the caller may see it: staff see the account's, an agent only the
     ones offered to it. Anything else is 'not found', so ids of others' calls leak nothing."""
     interaction = engine_of(request).router.get(caller.account_id, interaction_id)
