@@ -88,6 +88,7 @@ settings_strategy = st.builds(
     SyncSettings,
     session_end_policy=st.sampled_from(("logout", "away", "none")),
     busy_status_means_busy_inbound=st.booleans(),
+    change_data_capture=st.booleans(),
 )
 
 

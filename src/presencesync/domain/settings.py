@@ -21,6 +21,9 @@ class SyncSettings:
     # Ring time of an offered call before the router moves it on (redirect on no answer);
     # 0: the offer rings until the agent answers or declines.
     offer_timeout_seconds: int = 20
+    # Observe Omni-Channel from the server too: Change Data Capture of UserServicePresence and
+    # AgentWork over the Pub/Sub API (domain/channels.py; service/cdc.py runs the subscription).
+    change_data_capture: bool = False
 
     def to_api(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,7 +52,10 @@ class SyncSettings:
                             "message": "must be one of " + ", ".join(SESSION_END_POLICIES),
                         }
                     )
-            elif key == "busy_status_means_busy_inbound" and not isinstance(value, bool):
+            elif key in (
+                "busy_status_means_busy_inbound",
+                "change_data_capture",
+            ) and not isinstance(value, bool):
                 problems.append({"field": key, "message": "must be true or false"})
             elif key == "offer_timeout_seconds":
                 if isinstance(value, bool) or not isinstance(value, int):
