@@ -189,6 +189,7 @@ class PubSubSubscriber:
         tenant_id: str | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        auto_confirm: bool = True,
     ) -> None:
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch_size must be 1..{MAX_BATCH} (the API's cap)")
@@ -211,6 +212,10 @@ class PubSubSubscriber:
         self.policy = reconnect or ReconnectPolicy()
         self.on_gap = on_gap
         self.tenant_id = tenant_id
+        # True: asking for the next event confirms the one before. False: only confirm() does
+        # (a consumer that applies events in batches, or holds one back, confirms what it
+        # committed; keepalives then move the resume point only once all is confirmed).
+        self.auto_confirm = auto_confirm
         self.stats = SubscriberStats()
         self._rng = rng or random.Random()
         self._sleep = sleep
@@ -235,7 +240,7 @@ class PubSubSubscriber:
         """The topic's change events, in order, until close() or a fatal error (raised)."""
         self._start()
         while True:
-            if self._unconfirmed is not None:
+            if self.auto_confirm and self._unconfirmed is not None:
                 await self.confirm(self._unconfirmed)
             while not self._buffer:
                 if self._failure is not None:
@@ -251,11 +256,17 @@ class PubSubSubscriber:
             yield event
 
     async def confirm(self, event: ChangeEvent) -> None:
-        """`event` is applied: a restart resumes after it (saved to the replay store)."""
+        """`event` (and every event before it) is applied: a restart resumes after it (saved to
+        the replay store)."""
         if self._unconfirmed is event:
             self._unconfirmed = None
         if self.replay_store is not None:
             await self.replay_store.save(self.topic, event.replay_id)
+
+    @property
+    def streaming(self) -> bool:
+        """The current Subscribe call has answered (events or keepalives): not reconnecting."""
+        return self._stream_healthy and self._failure is None and not self._closed
 
     async def close(self) -> None:
         self._closed = True
