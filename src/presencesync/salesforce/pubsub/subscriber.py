@@ -46,6 +46,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TARGET = "api.pubsub.salesforce.com:7443"
 MAX_BATCH = 100  # the API's cap on events requested per Subscribe call
+SETTLED_SECONDS = 1.0  # a Subscribe call not refused within this long is taken as accepted
 AUTH_ERROR = "sfdc.platform.eventbus.grpc.service.auth.error"
 AUTH_REFRESH_INVALID = "sfdc.platform.eventbus.grpc.service.auth.refresh.invalid"
 REPLAY_REJECTED = (
@@ -233,6 +235,7 @@ class PubSubSubscriber:
         self._channel: grpc.aio.Channel | None = None
         self._closed = False
         self._stream_healthy = False
+        self._call_started: float | None = None
 
     # -- consumer side ------------------------------------------------------------------------
 
@@ -265,8 +268,13 @@ class PubSubSubscriber:
 
     @property
     def streaming(self) -> bool:
-        """The current Subscribe call has answered (events or keepalives): not reconnecting."""
-        return self._stream_healthy and self._failure is None and not self._closed
+        """Subscribed: the current Subscribe call has answered, or has run `SETTLED_SECONDS`
+        without being refused (a quiet topic answers nothing until its first keepalive)."""
+        if self._failure is not None or self._closed:
+            return False
+        started = self._call_started
+        settled = started is not None and time.monotonic() - started >= SETTLED_SECONDS
+        return self._stream_healthy or settled
 
     async def close(self) -> None:
         self._closed = True
@@ -405,6 +413,7 @@ class PubSubSubscriber:
 
         call = stub.Subscribe(outgoing(), metadata=metadata)
         self.stats.connects += 1
+        self._call_started = time.monotonic()
         try:
             while True:
                 try:
@@ -417,6 +426,7 @@ class PubSubSubscriber:
                 self._stream_healthy = True
                 await self._receive(response, stub, metadata)
         finally:
+            self._call_started = None
             self._requests = None
             requests.put_nowait(None)
             call.cancel()
