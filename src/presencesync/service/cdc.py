@@ -82,6 +82,10 @@ BATCH = 500  # change events applied in one go (shared transactions)
 DIRECTORY_SECONDS = 30.0  # how old the account's statuses and agents may get
 STATUS_SECONDS = 2.0  # how often a subscription writes its state row
 RESTART_SECONDS = (5.0, 30.0, 120.0, 300.0)  # pauses after a subscription failed, growing
+# A change seen over CDC for an agent whose console is connected waits this long, so that the
+# bridge, the quicker channel (reason, command id), normally reports it first and CDC only
+# confirms it; applied after the wait, it is a change the bridge missed (drift).
+BRIDGE_LEAD_SECONDS = 1.0
 # After (re)subscribing at LATEST, read over REST this long after the stream answered, so that
 # a change committed around the subscription's start is in one or the other.
 STREAM_SETTLE_SECONDS = 0.5
@@ -172,10 +176,12 @@ class AccountSubscription:
         client_factory: ClientFactory = default_client_factory,
         holder: str | None = None,
         hold_seconds: float = HOLD_SECONDS,
+        bridge_lead: float = BRIDGE_LEAD_SECONDS,
         subscriber_options: dict[str, Any] | None = None,
     ) -> None:
         self.engine = engine
         self.account_id = account_id
+        self.bridge_lead = bridge_lead
         self.client_factory = client_factory
         self.holder = holder or holder_name()
         self.hold_seconds = hold_seconds
@@ -193,6 +199,7 @@ class AccountSubscription:
         self._status_at = 0.0
         self._state = "starting"
         self._detail: str | None = None
+        self._caught_up = False  # the first read over REST is done (or was not needed)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -227,8 +234,10 @@ class AccountSubscription:
         ]
         if fresh:
             # Nothing stored: the streams start at LATEST; what happened before is read once
-            # they are up.
+            # they are up (until then the subscription reports itself "starting").
             self._schedule_reconcile("first subscription", wait_for_streams=True)
+        else:
+            self._caught_up = True
         stopper = asyncio.create_task(self._stopping.wait())
         try:
             done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -275,10 +284,12 @@ class AccountSubscription:
 
         pumping = asyncio.create_task(pump(), name=f"cdc pump {topic}")
         assembler = ChangeAssembler(window=self.hold_seconds)
+        waiting: list[tuple[float, Observation]] = []  # (apply at, observation), in order
         confirmed: ChangeEvent | None = None
         try:
             while True:
-                batch = await self._next_batch(queue, assembler)
+                next_due = waiting[0][0] if waiting else None
+                batch = await self._next_batch(queue, assembler, next_due)
                 outputs = []
                 if batch:
                     await self._learn_owners(assembler, batch, TOPICS[topic])
@@ -286,7 +297,7 @@ class AccountSubscription:
                 for event in batch:
                     outputs += assembler.add(event, time.monotonic(), directory)
                 outputs += assembler.due(time.monotonic(), directory)
-                await self._apply(outputs)
+                await self._apply(await self._let_the_bridge_lead(outputs, waiting, assembler))
                 mark = assembler.confirmable()
                 if mark is not None and mark is not confirmed:
                     await subscriber.confirm(mark)
@@ -297,17 +308,55 @@ class AccountSubscription:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await pumping
 
+    async def _let_the_bridge_lead(
+        self,
+        outputs: list[Observation | Resync],
+        waiting: list[tuple[float, Observation]],
+        assembler: ChangeAssembler,
+    ) -> list[Observation | Resync]:
+        """Hold back observations of agents whose console is connected for `bridge_lead`
+        seconds (and anything later of the same agents, to keep their order); return what is
+        to be applied now, including held-back observations whose time has come."""
+        now = time.monotonic()
+        fresh = [o for o in outputs if isinstance(o, Observation)]
+        if fresh and self.bridge_lead > 0:
+            agents = {o.agent_id for o in fresh}
+            connected = await asyncio.to_thread(
+                self.engine.consoles_connected, self.account_id, agents
+            )
+        else:
+            connected = set()
+        ready: list[Observation | Resync] = []
+        while waiting and waiting[0][0] <= now:
+            _due, observation = waiting.pop(0)
+            assembler.applied(observation)
+            ready.append(observation)
+        behind = {o.agent_id for _, o in waiting}
+        for output in outputs:
+            if isinstance(output, Observation) and (
+                output.agent_id in connected or output.agent_id in behind
+            ):
+                assembler.defer(output)
+                waiting.append((now + self.bridge_lead, output))
+                behind.add(output.agent_id)
+            else:
+                ready.append(output)
+        return ready
+
     async def _next_batch(
-        self, queue: asyncio.Queue[ChangeEvent | BaseException], assembler: ChangeAssembler
+        self,
+        queue: asyncio.Queue[ChangeEvent | BaseException],
+        assembler: ChangeAssembler,
+        next_due: float | None = None,
     ) -> list[ChangeEvent]:
         """What is queued (up to BATCH); if nothing is, wait for the next event, or for a held
-        logout's window, or for the next status report."""
+        logout's window, or a held-back observation's time, or the next status report."""
         batch: list[ChangeEvent] = []
         if queue.empty():
-            deadline = assembler.next_deadline()
+            deadlines = [d for d in (assembler.next_deadline(), next_due) if d is not None]
             timeout = STATUS_SECONDS
-            if deadline is not None:
-                timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+            if deadlines:
+                timeout = max(0.0, min(timeout, min(deadlines) - time.monotonic()))
             with contextlib.suppress(TimeoutError):
                 batch.append(_checked(await asyncio.wait_for(queue.get(), timeout)))
         while len(batch) < BATCH and not queue.empty():
@@ -404,6 +453,8 @@ class AccountSubscription:
         except (SalesforceError, OSError) as error:
             log.warning("cdc %s: reconcile (%s) failed: %s", self.account_id, reason, error)
             return
+        finally:
+            self._caught_up = True
         self.reconciles += 1
         log.info(
             "cdc %s: reconciled over REST (%s): %d corrected", self.account_id, reason, corrected
@@ -412,7 +463,7 @@ class AccountSubscription:
     # --- state for the admin page ---------------------------------------------------------------
 
     async def _report_progress(self) -> None:
-        if self.streaming:
+        if self.streaming and self._caught_up:
             state, detail = "streaming", None
         else:
             errors = [s.stats.last_error for s in self.subscribers.values() if s.stats.last_error]
@@ -485,10 +536,12 @@ class ChangeDataCaptureRunner:
         client_factory: ClientFactory = default_client_factory,
         poll_seconds: float | None = None,
         hold_seconds: float = HOLD_SECONDS,
+        bridge_lead: float = BRIDGE_LEAD_SECONDS,
         subscriber_options: dict[str, Any] | None = None,
         holder: str | None = None,
     ) -> None:
         self.engine = engine
+        self.bridge_lead = bridge_lead
         self.client_factory = client_factory
         if poll_seconds is None:
             poll_seconds = float(os.environ.get("PRESENCESYNC_CDC_POLL_SECONDS", POLL_SECONDS))
@@ -551,6 +604,7 @@ class ChangeDataCaptureRunner:
             client_factory=self.client_factory,
             holder=self.holder,
             hold_seconds=self.hold_seconds,
+            bridge_lead=self.bridge_lead,
             subscriber_options=self.subscriber_options,
         )
         task = asyncio.create_task(subscription.run(), name=f"cdc {account_id}")

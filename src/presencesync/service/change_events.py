@@ -69,6 +69,7 @@ class Observation:
     agent_id: str
     event: PresenceCommitted | WorkCommitted
     source_id: str  # the event log's key: "cdc:<event id>" of the change event it came from
+    change: ChangeEvent = field(compare=False, repr=False)  # that change event
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class _Held:
 class _Slot:
     event: ChangeEvent
     settled: bool = False
+    deferred: int = 0  # observations of it the runner has not applied yet
 
 
 @dataclass
@@ -144,9 +146,24 @@ class ChangeAssembler:
 
     def confirmable(self) -> ChangeEvent | None:
         """The last event of the settled prefix (where a restart may resume after)."""
-        while self._slots and self._slots[0].settled:
+        while self._slots and self._slots[0].settled and not self._slots[0].deferred:
             self._confirmable = self._slots.popleft().event
         return self._confirmable
+
+    def defer(self, observation: Observation) -> None:
+        """The runner holds `observation` back: its change event is not settled until
+        `applied(observation)` (call it before `confirmable()` passes the event)."""
+        for slot in self._slots:
+            if slot.event is observation.change:
+                slot.deferred += 1
+                return
+        raise ValueError("that change event is past the replay position already")
+
+    def applied(self, observation: Observation) -> None:
+        for slot in self._slots:
+            if slot.event is observation.change and slot.deferred:
+                slot.deferred -= 1
+                return
 
     # --- the translation --------------------------------------------------------------------
 
@@ -262,7 +279,7 @@ class ChangeAssembler:
             sequence=event.sequence_number,
             presence_status=status,
         )
-        return [Observation(agent, committed, f"cdc:{event.event_id}:{user}")]
+        return [Observation(agent, committed, f"cdc:{event.event_id}:{user}", event)]
 
     # --- AgentWork ------------------------------------------------------------------------------
 
@@ -293,7 +310,7 @@ class ChangeAssembler:
                 status=status,
                 channel=channel,
             )
-            out.append(Observation(agent, committed, f"cdc:{event.event_id}:{record}"))
+            out.append(Observation(agent, committed, f"cdc:{event.event_id}:{record}", event))
         return out
 
     # --- helpers ------------------------------------------------------------------------------

@@ -752,6 +752,22 @@ class Engine:
             ).all()
         return {row.salesforce_user_id: row.agent_id for row in rows}
 
+    def consoles_connected(self, account_id: str, agent_ids: Collection[str]) -> set[str]:
+        """Those of `agent_ids` whose console is connected (as their snapshots say)."""
+        a = t.agents
+        wanted = sorted(set(agent_ids))
+        found: set[str] = set()
+        with self._read() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(
+                    sa.select(a.c.agent_id, a.c.snapshot).where(
+                        a.c.account_id == account_id,
+                        a.c.agent_id.in_(wanted[start : start + 500]),
+                    )
+                )
+                found.update(r.agent_id for r in rows if r.snapshot.get("console_connected"))
+        return found
+
     def save_cdc_status(self, status: CdcStatus) -> None:
         values = {
             "holder": status.holder,

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from presencesync.domain import DomainError, Major
+from presencesync.web.api.change_data_capture import cdc_overview
 from presencesync.web.api.common import agent_view
 from presencesync.web.api.omni import config_view
 from presencesync.web.auth import SESSION_COOKIE, SESSION_MAX_AGE, Caller, caller_from
@@ -161,6 +162,7 @@ def _admin_context(engine: Any, account_id: str) -> dict[str, Any]:
         "policies": SESSION_END_POLICIES,
         "minor_states": catalog.to_api(),
         "warnings": config["warnings"],
+        "cdc": cdc_overview(engine, account_id),
     }
 
 

@@ -28,6 +28,7 @@ SETTINGS_EXAMPLE = {
     "session_end_policy": "logout",
     "busy_status_means_busy_inbound": False,
     "offer_timeout_seconds": 20,
+    "change_data_capture": False,
 }
 
 
@@ -43,6 +44,12 @@ SETTINGS_SCHEMA: dict[str, Any] = {
             "minimum": 0,
             "maximum": 600,
             "description": "ring time before an unanswered call moves on; 0: no timeout",
+        },
+        "change_data_capture": {
+            "type": "boolean",
+            "description": "observe Omni-Channel from the server too: Change Data Capture of "
+            "UserServicePresence and AgentWork over the Pub/Sub API (the org must publish "
+            "them: salesforce/SETUP.md)",
         },
     },
     "example": SETTINGS_EXAMPLE,

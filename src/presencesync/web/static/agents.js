@@ -12,6 +12,14 @@
     return el;
   }
 
+  function consoleText(a) {
+    if (a.console_connected) return "connected";
+    if (a.salesforce_observed_via === "change_data_capture") {
+      return "not connected (Omni changes observed over Change Data Capture)";
+    }
+    return "not connected";
+  }
+
   async function refresh() {
     const result = await api.call("GET", "/agents?limit=500");
     if (!result.ok) {
@@ -30,7 +38,7 @@
       tr.appendChild(cell("td", a.since || ""));
       tr.appendChild(cell("td", a.presence_status || "Offline"));
       tr.appendChild(cell("td", String(a.open_work_items.length)));
-      tr.appendChild(cell("td", a.console_connected ? "connected" : "not connected"));
+      tr.appendChild(cell("td", consoleText(a)));
       body.appendChild(tr);
     }
   }

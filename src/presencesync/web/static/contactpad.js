@@ -87,7 +87,9 @@
       heading = "(going offline)";
     }
     setIfChanged("omni-desired", heading);
-    setIfChanged("console-status", agent.console_connected ? "connected" : "not connected");
+    setIfChanged("console-status", agent.console_connected ? "connected"
+      : agent.salesforce_observed_via === "change_data_capture"
+        ? "not connected (Omni changes observed over Change Data Capture)" : "not connected");
     const list = $("work-items");
     list.textContent = "";
     for (const item of agent.open_work_items) {
