@@ -143,7 +143,7 @@ def test_a_change_seen_by_the_bridge_and_over_cdc_is_one_transition(
 ) -> None:
     _subscribed(cdc_stack)
     agent = agents[0]
-    client, clients = _console(cdc_stack, agent)
+    _client, clients = _console(cdc_stack, agent)
     try:
         agent.api.post(f"/agents/{agent.agent_id}/login").raise_for_status()
         agent.wait_view(lambda v: v["presence_status"] == "Available", "Omni login (bridge)")
