@@ -214,6 +214,8 @@ class AccountSubscription:
         fresh = False
         for topic in TOPICS:
             fresh = fresh or (await store.load(topic)) is None
+            options: dict[str, Any] = {"start": "LATEST", "after_gap": "LATEST"}
+            options.update(self.subscriber_options)  # (a benchmark reads a backlog: EARLIEST)
             self.subscribers[topic] = PubSubSubscriber(
                 self._client,
                 topic,
@@ -221,11 +223,9 @@ class AccountSubscription:
                 secure=endpoint.secure,
                 root_certificates=roots,
                 replay_store=store,
-                start="LATEST",
-                after_gap="LATEST",
                 on_gap=self._on_gap,
                 auto_confirm=False,
-                **self.subscriber_options,
+                **options,
             )
         await self._report("starting", None, force=True)
         tasks = [
