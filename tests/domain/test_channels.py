@@ -79,12 +79,19 @@ def salesforce_side(decision: Decision) -> list[tuple[str, str, str | None]]:
 # --- judging reports ------------------------------------------------------------------------
 
 
-def test_a_report_the_other_channel_made_is_seen_and_consumes_the_sightings_up_to_it() -> None:
+def test_cdc_confirms_the_bridges_oldest_sighting_only() -> None:
     sightings = (Sighting(BRIDGE, "Busy", at(1)), Sighting(BRIDGE, "Lunch", at(2)))
-    verdict = judge(sightings, CDC, "Lunch", at(3))
-    assert verdict.seen and verdict.sightings == ()
     verdict = judge(sightings, CDC, "Busy", at(3))
     assert verdict.seen and verdict.sightings == sightings[1:]
+    # CDC reports every change in order: a Lunch before the Busy is an older Lunch.
+    verdict = judge(sightings, CDC, "Lunch", at(3))
+    assert verdict.stale and verdict.sightings == sightings
+
+
+def test_the_bridge_confirms_any_of_cdcs_sightings_up_to_it() -> None:
+    sightings = (Sighting(CDC, "Busy", at(1)), Sighting(CDC, "Lunch", at(2)))
+    verdict = judge(sightings, BRIDGE, "Lunch", at(3))
+    assert verdict.seen and verdict.sightings == ()  # the bridge skipped Busy
 
 
 def test_cdc_naming_none_of_the_bridges_sightings_is_older_than_them() -> None:

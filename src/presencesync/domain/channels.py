@@ -14,12 +14,15 @@ second as the same change. A *sighting* is a presence change one channel reporte
 other has not reported yet; the sightings of an agent always come from one channel (the one
 that is ahead). When a report arrives from the other channel:
 
-- it names the presence of a sighting: it is that change again (the first match, so the
-  sightings before it are ones this channel skipped): the sightings up to it are done, nothing
-  is applied;
-- it names none of them and comes from CDC: CDC reports every change in order, and has not
-  reached the bridge's sightings yet, so this is an older change the bridge never reported:
-  it is stale, nothing is applied (the newer state is already applied);
+- from CDC, naming the presence of the bridge's oldest sighting: it is that change again
+  (CDC reports every change in order, so the first sighting it reaches is the oldest): that
+  sighting is done, nothing is applied;
+- from CDC, naming anything else: CDC has not reached the bridge's sightings yet, so this is an
+  older change the bridge never reported: it is stale, nothing is applied (the newer state is
+  already applied);
+- from the bridge, naming the presence of one of CDC's sightings: it is that change again (the
+  first match: the bridge reports in order but may skip some): the sightings up to it are
+  done, nothing is applied;
 - it names none of them and comes from the bridge: the bridge skipped what CDC reported (it
   reports changes in order too, just not all of them), so this is newer than all of them: it
   is applied, and the CDC sightings are dropped (the bridge will never report them).
@@ -105,11 +108,15 @@ def judge(
     cdc = channel is Channel.CHANGE_DATA_CAPTURE
     if not live or live[0].from_cdc == cdc:
         return Judgement(live, expired=expired)  # this channel is ahead, or they are even
-    for index, sighting in enumerate(live):
+    if cdc:
+        # CDC reports every change in order: the first of the bridge's sightings it reaches
+        # is the oldest one. Anything else it reports before that is older.
+        if live[0].presence == presence:
+            return Judgement(live[1:], seen=True, expired=expired)
+        return Judgement(live, stale=True, expired=expired)
+    for index, sighting in enumerate(live):  # the bridge may have skipped some of CDC's
         if sighting.presence == presence:
             return Judgement(live[index + 1 :], seen=True, expired=expired)
-    if cdc:
-        return Judgement(live, stale=True, expired=expired)
     return Judgement((), expired=expired)
 
 
