@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -282,6 +283,40 @@ def _account(stack: DemoStack) -> str:
     principal = stack.engine.resolve_token(stack.info["admin_token"])
     assert principal is not None
     return principal.account_id
+
+
+def test_a_replay_id_past_retention_is_a_gap_read_over_rest(
+    cdc_stack: DemoStack, agents: list[Agent]
+) -> None:
+    """Off long enough for the stored replay id to leave the retention window: Salesforce
+    refuses it, and what happened meanwhile is read over REST, then the stream goes on."""
+    _subscribed(cdc_stack)
+    agent = agents[0]
+    headers = {"Authorization": f"Bearer {cdc_stack.info['admin_token']}"}
+    with (
+        httpx.Client(base_url=cdc_stack.api_url, headers=headers, trust_env=False) as api,
+        httpx.Client(base_url=cdc_stack.emulator_url, trust_env=False) as emu,
+    ):
+        api.put("/api/v1/settings", json={"change_data_capture": False}).raise_for_status()
+        wait_for(
+            lambda: emu.get("/emulator/v1/pubsub").json()["streams"],
+            lambda streams: streams == [],
+            15,
+            "the streams closed",
+        )
+        agent.omni("login", "Lunch")  # nobody listening
+        emu.put("/emulator/v1/pubsub/settings", json={"retention_seconds": 1}).raise_for_status()
+        time.sleep(1.5)
+        try:
+            api.put("/api/v1/settings", json={"change_data_capture": True}).raise_for_status()
+            view = agent.wait_view(lambda v: v["presence_status"] == "Lunch", "read over REST", 20)
+        finally:
+            emu.put("/emulator/v1/pubsub/settings", json={"retention_seconds": 259200})
+        assert _salesforce_side(agent.history()) == [("Offline", "Lunch", "rest")]
+        _subscribed(cdc_stack)
+        agent.omni("status", "Available")  # and the stream goes on, from LATEST
+        view = agent.wait_view(lambda v: v["presence_status"] == "Available", "after the gap")
+        assert view["salesforce_observed_via"] == "change_data_capture"
 
 
 def test_turning_it_off_stops_the_subscription(cdc_stack: DemoStack) -> None:
