@@ -144,6 +144,10 @@ def test_owners_of_updated_rows_come_from_creates_or_from_the_runner() -> None:
     )
     assert a.owners_needed(capacity) == []  # means nothing to anyone: no lookup
     assert a.add(capacity, 3.0, DIRECTORY) == []
+    # A row created earlier in the same batch needs no lookup either.
+    batch = [row_created("0Hn6", U1, "Lunch", tx="t4"), row_ended("0Hn6", tx="t5")]
+    assert a.owners_needed_in(batch) == []
+    assert a.owners_needed_in([row_ended("0Hn5", tx="t6"), *batch]) == ["0Hn5"]
 
 
 def test_unknown_statuses_and_unknown_users() -> None:

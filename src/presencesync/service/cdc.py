@@ -367,7 +367,7 @@ class AccountSubscription:
         self, assembler: ChangeAssembler, batch: list[ChangeEvent], sobject: str
     ) -> None:
         """Updates carry no UserId: read the owners of rows we never saw created."""
-        needed = sorted({r for e in batch for r in assembler.owners_needed(e)})
+        needed = sorted(assembler.owners_needed_in(batch))
         if not needed:
             return
         try:

@@ -134,6 +134,20 @@ class ChangeAssembler:
             return []
         return [r for r in event.record_ids if short_id(r) not in self.owners]
 
+    def owners_needed_in(self, batch: list[ChangeEvent]) -> list[str]:
+        """`owners_needed` for events about to be added in this order: a row created earlier
+        in the batch needs no lookup."""
+        created: set[str] = set()
+        needed: dict[str, None] = {}
+        for event in batch:
+            if event.change_type == "CREATE" and event.fields.get("UserId"):
+                created.update(short_id(r) for r in event.record_ids)
+                continue
+            for record in self.owners_needed(event):
+                if short_id(record) not in created:
+                    needed[record] = None
+        return list(needed)
+
     def learn_owner(self, record_id: str, user_id: str) -> None:
         self._remember(self.owners, short_id(record_id), short_id(user_id))
 
