@@ -81,6 +81,7 @@ def test_settings_round_trip(client: TestClient, acme: Account) -> None:
         "session_end_policy": "logout",
         "busy_status_means_busy_inbound": False,
         "offer_timeout_seconds": 20,
+        "change_data_capture": False,
     }
     new = {
         "wrap_seconds": 5,
@@ -88,6 +89,7 @@ def test_settings_round_trip(client: TestClient, acme: Account) -> None:
         "session_end_policy": "away",
         "busy_status_means_busy_inbound": True,
         "offer_timeout_seconds": 15,
+        "change_data_capture": True,
     }
     assert client.put("/api/v1/settings", json=new, headers=admin).json() == new
     assert client.get("/api/v1/settings", headers=bearer(acme.supervisor)).json() == new
