@@ -34,6 +34,7 @@ OPTIONS = {
         "--port",
         "--emulator-port",
         "--database-url",
+        "--pubsub-port",
     ],
 }
 
@@ -97,6 +98,15 @@ def test_options_fall_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -
     emulator = parser.parse_args(["emulator"])
     assert (emulator.db, emulator.tls, emulator.port) == (":memory:", True, 8001)
     assert parser.parse_args(["demo"]).port == 9100
+
+
+def test_the_demos_pubsub_port_is_a_port_or_off() -> None:
+    parser = cli.build_parser()
+    assert parser.parse_args(["demo"]).pubsub_port == 8002
+    assert parser.parse_args(["demo", "--pubsub-port", "0"]).pubsub_port == 0
+    assert parser.parse_args(["demo", "--pubsub-port", "off"]).pubsub_port is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["demo", "--pubsub-port", "70000"])
 
 
 def test_a_command_that_fails_to_load_leaves_the_others(

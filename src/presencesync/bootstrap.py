@@ -9,7 +9,8 @@ for `presencesync serve`, the sandbox's demo, the tests and the benchmarks alike
                                          # timer runner
     serve(host, port, database_url)      # both under uvicorn until stopped (`presencesync serve`)
 
-Nothing else constructs an `OutboxDispatcher` or a `TimerRunner` for a running server.
+Nothing else constructs an `OutboxDispatcher`, a `TimerRunner` or a `ChangeDataCaptureRunner` for
+a running server.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from fastapi import FastAPI
 
 from presencesync.service import Engine, OutboxCommand, OutboxDispatcher, TimerRunner
 from presencesync.service import open_engine as _migrate_and_open
+from presencesync.service.cdc import ChangeDataCaptureRunner
 from presencesync.web.app import Background, BackgroundRunner, create_app
 from presencesync.web.bridge_ws import BridgeHub
 from presencesync.web.metrics import Metrics
@@ -40,13 +42,15 @@ def open_engine(database_url: str, *, group_commit: bool = True, migrate: bool =
 def runners(engine: Engine) -> Background:
     """What a serving app runs beside its requests: the outbox dispatcher, which claims only
     the commands of agents whose console is connected to this process (with several processes
-    on one store, each claims what it can deliver) and hands them to the bridge hub, and the
-    timer runner (wrap time, session grace, ring time)."""
+    on one store, each claims what it can deliver) and hands them to the bridge hub, the
+    timer runner (wrap time, session grace, ring time), and the Change Data Capture runner
+    (a Pub/Sub API subscription per account with `change_data_capture` on, one process per
+    account: service/cdc.py)."""
 
     def make(hub: BridgeHub, metrics: Metrics) -> Sequence[BackgroundRunner]:
         deliver = _deliver_through(hub, metrics)
         dispatcher = OutboxDispatcher(engine, deliver, claimable=hub.connected_agents)
-        return [dispatcher, TimerRunner(engine)]
+        return [dispatcher, TimerRunner(engine), ChangeDataCaptureRunner(engine)]
 
     return make
 

@@ -29,6 +29,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -96,6 +97,7 @@ class ServerThread:
         self.name = f"{name}-{self.port}"
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
+        self.beside: Any = None
 
     def start(
         self,
@@ -103,7 +105,11 @@ class ServerThread:
         *,
         lifespan: Literal["auto", "on", "off"] = "on",  # uvicorn's LifespanType
         timeout: float = 20.0,
+        beside: Callable[[], Awaitable[Any]] | None = None,
     ) -> ServerThread:
+        """Serve `app`; `beside()` starts something else in the same event loop first (the
+        emulator's Pub/Sub API) and returns it (`self.beside`; its `stop()` is awaited when
+        the server ends)."""
         limits = getattr(getattr(app, "state", None), "limits", None)
         config = uvicorn.Config(
             app,
@@ -115,8 +121,19 @@ class ServerThread:
         )
         self.server = uvicorn.Server(config)
         server, sock = self.server, self.sock
+
+        async def main() -> None:
+            if beside is not None:
+                self.beside = await beside()
+            try:
+                await server.serve(sockets=[sock])
+            finally:
+                if self.beside is not None:
+                    with contextlib.suppress(Exception):
+                        await self.beside.stop(0.2)
+
         self.thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve(sockets=[sock])), name=self.name, daemon=True
+            target=lambda: asyncio.run(main()), name=self.name, daemon=True
         )
         self.thread.start()
         deadline = time.monotonic() + timeout
@@ -181,6 +198,12 @@ class DemoStack:
     def emulator_url(self) -> str:
         return str(self.info["emulator_url"])
 
+    @property
+    def pubsub_target(self) -> str | None:
+        """host:port of the emulator's Pub/Sub API (None: not served)."""
+        beside = self.emulator.beside
+        return None if beside is None else str(beside.target)
+
     def stop(self) -> None:
         if self._stopped:
             return
@@ -205,13 +228,17 @@ def start_stack(
     consoles: str = "headless",
     info_file: str | Path | None = None,
     configure: bool = True,
+    pubsub_port: int | None = None,
 ) -> DemoStack:
     """Start emulator + server, provision the demo account, optionally the headless consoles.
 
     `configure=False` leaves the Omni-Channel configuration to do (nothing fetched, no mapping):
-    what an admin finds on a new account (the browser tests start there)."""
+    what an admin finds on a new account (the browser tests start there). `pubsub_port` (0: a
+    free port) also serves the emulator's Pub/Sub API and turns Change Data Capture on for the
+    account (its connection names the endpoint); None: neither."""
     from presencesync.bootstrap import build_app, open_engine
     from presencesync_emulator.app import create_app as create_emulator_app
+    from presencesync_emulator.pubsub import server as pubsub_server
 
     if agents < 1:
         raise ValueError("the demo needs at least one agent")
@@ -220,12 +247,32 @@ def start_stack(
     emulator_app = create_emulator_app(
         emulator_db or emulator_db_for(database_url), base_url=emulator.url
     )
-    emulator.start(emulator_app, lifespan="on")  # Omni push time-outs run in it
+    beside = None
+    if pubsub_port is not None:
+
+        async def beside() -> Any:
+            return await pubsub_server.start(
+                emulator_app.state.org,
+                host=host,
+                port=pubsub_port,
+                instance_url_ok=pubsub_server.exact_instance_url(emulator.url),
+            )
+
+    emulator.start(emulator_app, lifespan="on", beside=beside)  # Omni push time-outs run in it
     engine = open_engine(database_url)
     try:
         server.start(build_app(engine))
         previous = _load_info(info_file)
-        info = provision(engine, server.url, emulator.url, agents, previous, configure=configure)
+        target = None if emulator.beside is None else str(emulator.beside.target)
+        info = provision(
+            engine,
+            server.url,
+            emulator.url,
+            agents,
+            previous,
+            configure=configure,
+            pubsub_target=target,
+        )
     except BaseException:
         server.stop()
         emulator.stop()
@@ -296,8 +343,10 @@ def provision(
     previous: dict[str, Any] | None = None,
     *,
     configure: bool = True,
+    pubsub_target: str | None = None,
 ) -> dict[str, Any]:
-    """Account, connection, people, statuses and mapping; returns the info file's content."""
+    """Account, connection, people, statuses and mapping; returns the info file's content.
+    With `pubsub_target` (the emulator's Pub/Sub API), Change Data Capture is turned on."""
     from presencesync.service import SalesforceConnection
 
     with httpx.Client(base_url=emulator_url, timeout=10, trust_env=False) as emu:
@@ -340,6 +389,7 @@ def provision(
             username=oauth["username"],
             client_secret=oauth.get("client_secret"),
             private_key_pem=oauth.get("private_key_pem"),
+            pubsub_endpoint=None if pubsub_target is None else f"grpc://{pubsub_target}",
         ),
     )
     if not reused:
@@ -353,6 +403,8 @@ def provision(
 
     headers = {"Authorization": f"Bearer {admin_token}"}
     with httpx.Client(base_url=api_url, headers=headers, timeout=30, trust_env=False) as api:
+        if pubsub_target is not None:
+            api.put("/api/v1/settings", json={"change_data_capture": True}).raise_for_status()
         if not configure:
             return _info(api_url, emulator_url, admin_token, supervisor_token, agent_entries, oauth)
         fetched = api.post("/api/v1/omni/fetch").raise_for_status().json()
@@ -432,6 +484,7 @@ def run_demo(
     port: int,
     emulator_port: int,
     database_url: str,
+    pubsub_port: int | None = None,
 ) -> None:
     from presencesync.web.logging import configure_logging
 
@@ -445,6 +498,7 @@ def run_demo(
         agents=agents,
         consoles=consoles,
         info_file=info_file,
+        pubsub_port=pubsub_port,
     )
     print(describe(stack.info, info_file, consoles), flush=True)
     try:

@@ -92,6 +92,7 @@ settings_strategy = st.builds(
     omni_logout_duplicate_login_same_browser=st.sampled_from(("ignore", "logout")),
     omni_logout_maintenance=st.sampled_from(("keep", "logout")),
     omni_logout_supervisor=st.sampled_from(("logout", "keep")),
+    change_data_capture=st.booleans(),
 )
 
 

@@ -7,7 +7,7 @@ duplicating channel. The example tests, the property tests and the stateful test
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,7 @@ from presencesync.domain import (
     validate_config,
 )
 from presencesync.domain.commands import SalesforceCommand
+from presencesync.domain.events import PresenceCommitted, WorkCommitted
 from presencesync.domain.example import EXAMPLE_CHANNELS, EXAMPLE_RAW_CONFIG, example_statuses
 from presencesync.domain.states import BUSY_INBOUND, State
 
@@ -103,10 +104,42 @@ class ModelSalesforce:
     # Another console of the same user took over Omni: this console's toolkit calls fail (a
     # real one would take Omni back, logging the other out: that is a duplicate login again).
     displaced: bool = False
+    # Change Data Capture: every committed change, in commit order, one stream per object
+    # (the Pub/Sub API topics), whether a console is open or not.
+    cdc_presence: list[Event] = field(default_factory=list)
+    cdc_work: list[Event] = field(default_factory=list)
+    commits: int = 0
 
     @property
     def presence(self) -> str | None:
         return self.status if self.online else None
+
+    def _commit(self) -> tuple[int, str]:
+        self.commits += 1
+        return self.commits, f"tx{self.commits}"
+
+    def _presence_committed(self, now: datetime) -> None:
+        ms, key = self._commit()
+        self.cdc_presence.append(
+            PresenceCommitted(
+                at=now, commit_ms=ms, transaction_key=key, sequence=1, presence_status=self.presence
+            )
+        )
+
+    def _work_committed(self, work_id: str, status: str, now: datetime) -> None:
+        ms, key = self._commit()
+        channel = self.work[work_id].channel if work_id in self.work else None
+        self.cdc_work.append(
+            WorkCommitted(
+                at=now,
+                commit_ms=ms,
+                transaction_key=key,
+                sequence=1,
+                work_id=work_id,
+                status=status,
+                channel=channel,
+            )
+        )
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -121,6 +154,7 @@ class ModelSalesforce:
 
     def _login(self, status: str, now: datetime, command_id: str | None) -> list[Event]:
         self.online, self.status = True, status
+        self._presence_committed(now)
         return [
             OmniLoggedIn(
                 at=now, seq=self.next_seq(), presence_status=status, command_id=command_id
@@ -161,7 +195,10 @@ class ModelSalesforce:
         self, now: datetime, command_id: str | None, reason: LogoutReason | None = None
     ) -> list[Event]:
         self.online, self.status = False, None
+        self._presence_committed(now)
         # Assigned (not yet accepted) work goes back to the queue; opened work stays.
+        for work_id in [k for k, w in self.work.items() if not w.accepted]:
+            self._work_committed(work_id, "Unavailable", now)
         self.work = {k: w for k, w in self.work.items() if w.accepted}
         return [OmniLoggedOut(at=now, seq=self.next_seq(), command_id=command_id, reason=reason)]
 
@@ -170,6 +207,7 @@ class ModelSalesforce:
     ) -> list[Event]:
         assert self.online and status != self.status
         self.status = status
+        self._presence_committed(now)
         return [PresenceChanged(at=now, seq=self.next_seq(), presence_status=status, reason=reason)]
 
     def assign_work(self, now: datetime, channel: str = "Case") -> list[Event]:
@@ -177,16 +215,19 @@ class ModelSalesforce:
         self.work_no += 1
         work_id = f"0Bz{self.work_no:012d}"
         self.work[work_id] = SfWork(work_id, channel)
+        self._work_committed(work_id, "Assigned", now)
         return [WorkAssigned(at=now, seq=self.next_seq(), work_id=work_id, channel=channel)]
 
     def accept_work(self, work_id: str, now: datetime) -> list[Event]:
         item = self.work[work_id]
         assert not item.accepted
         item.accepted = True
+        self._work_committed(work_id, "Opened", now)
         return [WorkAccepted(at=now, seq=self.next_seq(), work_id=work_id, channel=item.channel)]
 
     def decline_work(self, work_id: str, now: datetime) -> list[Event]:
         assert not self.work[work_id].accepted
+        self._work_committed(work_id, "Declined", now)
         del self.work[work_id]
         return [WorkDeclined(at=now, seq=self.next_seq(), work_id=work_id)]
 
@@ -201,6 +242,7 @@ class ModelSalesforce:
 
     def close_work(self, work_id: str, now: datetime) -> list[Event]:
         assert self.work[work_id].accepted
+        self._work_committed(work_id, "Closed", now)
         del self.work[work_id]
         return [WorkClosed(at=now, seq=self.next_seq(), work_id=work_id)]
 
@@ -243,6 +285,7 @@ class ModelSalesforce:
                 events += self._login(target, now, cid)
             elif self.status != target:
                 self.status = target
+                self._presence_committed(now)
                 events.append(
                     PresenceChanged(
                         at=now,
@@ -298,6 +341,10 @@ class Sim:
         self.omni_kept_offline = False
         self.decisions: list[tuple[Event, Decision]] = []
         self.call_no = 0
+        # Change Data Capture on: the core also hears Salesforce's committed changes, in
+        # order per object, late, sometimes twice (a subscriber restarted before confirming).
+        self.cdc = self.settings.change_data_capture
+        self.cdc_last: dict[str, Event] = {}
         self.connect()
 
     # --- plumbing ----------------------------------------------------------------------------
@@ -316,7 +363,9 @@ class Sim:
         self.agent = decision.agent
         self.decisions.append((event, decision))
         if (
-            isinstance(event, OmniLoggedIn | PresenceChanged | SalesforceSnapshot)
+            isinstance(
+                event, OmniLoggedIn | PresenceChanged | SalesforceSnapshot | PresenceCommitted
+            )
             and getattr(event, "command_id", None) is None
             and decision.outcome is Outcome.APPLIED
             and before.presence is None
@@ -377,6 +426,27 @@ class Sim:
         assert isinstance(message.body, Event)
         self.apply(message.body)
 
+    def cdc_queue(self, topic: str) -> list[Event]:
+        return self.sf.cdc_presence if topic == "presence" else self.sf.cdc_work
+
+    def cdc_pending(self) -> bool:
+        return self.cdc and bool(self.sf.cdc_presence or self.sf.cdc_work)
+
+    def deliver_cdc(self, topic: str) -> None:
+        """The next change event of a topic reaches the server (it arrives now)."""
+        queue = self.cdc_queue(topic)
+        if not self.cdc or not queue:
+            return
+        event = queue.pop(0)
+        self.cdc_last[topic] = event
+        self.apply(replace(event, at=self.now()))
+
+    def redeliver_cdc(self, topic: str) -> None:
+        """The subscriber restarted before confirming: the last event of a topic again."""
+        event = self.cdc_last.get(topic)
+        if self.cdc and event is not None:
+            self.apply(replace(event, at=self.now()))
+
     def drop(self, to_sf: bool, index: int) -> None:
         queue = self.to_sf if to_sf else self.to_cc
         if queue:
@@ -408,13 +478,15 @@ class Sim:
     def run_until_quiet(self, limit: int = 500) -> None:
         """Deliver everything in flight, in order, until nothing moves (bounded: a loop fails)."""
         steps = 0
-        while self.to_sf or self.to_cc:
+        while self.to_sf or self.to_cc or self.cdc_pending():
             steps += 1
             assert steps < limit, "the systems never go quiet: a loop"
             if self.to_sf:
                 self.deliver_to_sf(0)
             if self.to_cc:
                 self.deliver_to_cc(0)
+            self.deliver_cdc("presence")
+            self.deliver_cdc("work")
 
     def quiesce(self) -> None:
         if not self.console_connected:
@@ -638,6 +710,10 @@ def perform(sim: Sim, action: str, pick: int) -> None:
     elif action == "deliver_cc":
         if sim.to_cc:
             sim.deliver_to_cc(pick % len(sim.to_cc))
+    elif action == "deliver_cdc":
+        sim.deliver_cdc("presence" if pick % 2 == 0 else "work")
+    elif action == "redeliver_cdc":
+        sim.redeliver_cdc("presence" if pick % 2 == 0 else "work")
     elif action == "drop_sf":
         sim.drop(True, pick)
     elif action == "drop_cc":
@@ -685,7 +761,16 @@ HELLO_ACTIONS = (
     "sf_duplicate_login",
     "sf_duplicate_same_browser",
 )
-CHANNEL_ACTIONS = ("deliver_sf", "deliver_cc", "drop_sf", "drop_cc", "dup_sf", "dup_cc")
+CHANNEL_ACTIONS = (
+    "deliver_sf",
+    "deliver_cc",
+    "drop_sf",
+    "drop_cc",
+    "dup_sf",
+    "dup_cc",
+    "deliver_cdc",
+    "redeliver_cdc",
+)
 SESSION_ACTIONS = ("disconnect", "reconnect", "grace_expire", "rest_reconcile", "console_degraded")
 ALL_ACTIONS = CC_ACTIONS + SF_ACTIONS + CHANNEL_ACTIONS + SESSION_ACTIONS
 

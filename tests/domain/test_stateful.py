@@ -185,6 +185,18 @@ class BothSystems(RuleBasedStateMachine):
     def lose_message(self, pick: int, to_sf: bool) -> None:
         self.act("drop_sf" if to_sf else "drop_cc", pick)
 
+    # --- Change Data Capture: committed changes, in order per object, late, sometimes twice ---
+
+    @precondition(lambda self: self.sim is not None and self.sim.cdc_pending())
+    @rule(pick=picks)
+    def change_event_arrives(self, pick: int) -> None:
+        self.act("deliver_cdc", pick)
+
+    @precondition(lambda self: self.sim is not None and self.sim.cdc)
+    @rule(pick=picks)
+    def change_event_again(self, pick: int) -> None:
+        self.act("redeliver_cdc", pick)
+
     # --- invariants ----------------------------------------------------------------------------
 
     @invariant()

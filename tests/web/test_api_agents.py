@@ -147,8 +147,11 @@ def test_agent_logs_in_changes_state_and_logs_out(client: TestClient, acme: Acco
             "rule",
             "caused_by_seq",
             "latency_ms",
+            "channel",  # additions: how a Salesforce-side change came, and its drift
+            "drift",
         }
         assert entry["side"] == "contact_center" and entry["cause"] == "agent"
+        assert entry["channel"] is None and entry["drift"] is None
 
     older = client.get(
         f"/api/v1/agents/alice/history?limit=1&before={history[0]['seq']}", headers=me

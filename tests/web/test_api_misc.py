@@ -85,6 +85,7 @@ def test_settings_round_trip(client: TestClient, acme: Account) -> None:
         "omni_logout_duplicate_login_same_browser": "ignore",
         "omni_logout_maintenance": "keep",
         "omni_logout_supervisor": "logout",
+        "change_data_capture": False,
     }
     new = {
         "wrap_seconds": 5,
@@ -96,6 +97,7 @@ def test_settings_round_trip(client: TestClient, acme: Account) -> None:
         "omni_logout_duplicate_login_same_browser": "logout",
         "omni_logout_maintenance": "logout",
         "omni_logout_supervisor": "keep",
+        "change_data_capture": True,
     }
     assert client.put("/api/v1/settings", json=new, headers=admin).json() == new
     assert client.get("/api/v1/settings", headers=bearer(acme.supervisor)).json() == new

@@ -22,7 +22,8 @@ DOCTOR_HELP = "preflight: check an account's Salesforce org and this server (exi
 DOCTOR_DESCRIPTION = (
     "Check that presencesync can work with the org: login and token (each configured "
     "OAuth flow), API version, the integration user's permissions, the mapped presence "
-    "statuses and their access, the linked agents, the API budget, and the bridge. "
+    "statuses and their access, the linked agents, the API budget, the bridge, and (with "
+    "the change_data_capture setting on) the Change Data Capture subscription. "
     "Reads the account's stored connection and mapping (--account); connection flags "
     "check a connection before it is saved (--save-connection saves it when it works)."
 )
@@ -42,7 +43,8 @@ def add_doctor_arguments(doctor: argparse.ArgumentParser, default_database_url: 
     conn = doctor.add_argument_group(
         "Salesforce connection (instead of the stored one)",
         "Environment: PRESENCESYNC_SF_LOGIN_URL, _SF_AUDIENCE, _SF_CLIENT_ID, _SF_USERNAME, "
-        "_SF_PRIVATE_KEY_FILE, _SF_CLIENT_SECRET (the secret itself), _SF_CA_FILE.",
+        "_SF_PRIVATE_KEY_FILE, _SF_CLIENT_SECRET (the secret itself), _SF_CA_FILE, "
+        "_SF_PUBSUB_ENDPOINT.",
     )
     conn.add_argument(
         "--login-url",
@@ -75,6 +77,18 @@ def add_doctor_arguments(doctor: argparse.ArgumentParser, default_database_url: 
         "--ca-file",
         default=_env("SF_CA_FILE"),
         help="CA bundle or certificate to trust for Salesforce (e.g. the emulator's cert.pem)",
+    )
+    conn.add_argument(
+        "--pubsub-endpoint",
+        default=_env("SF_PUBSUB_ENDPOINT"),
+        help="Pub/Sub API for Change Data Capture: host:port (TLS), grpcs://host:port or "
+        "grpc://host:port (plaintext: the emulator) (default api.pubsub.salesforce.com:7443)",
+    )
+    doctor.add_argument(
+        "--change-data-capture",
+        action="store_true",
+        help="check the Change Data Capture subscription even if the account's "
+        "change_data_capture setting is off (before turning it on)",
     )
     doctor.add_argument(
         "--server-url",
@@ -157,6 +171,14 @@ def _connection_from_flags(args: argparse.Namespace) -> SalesforceConnection | N
         )
     if private_key is not None and not args.username:
         raise UsageError("the JWT bearer flow needs --username")
+    endpoint = args.pubsub_endpoint or None
+    if endpoint is not None:
+        from presencesync.service.cdc import pubsub_endpoint
+
+        try:
+            pubsub_endpoint(endpoint)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from exc
     return SalesforceConnection(
         login_url=(args.login_url or "https://login.salesforce.com").rstrip("/"),
         client_id=args.client_id,
@@ -165,6 +187,7 @@ def _connection_from_flags(args: argparse.Namespace) -> SalesforceConnection | N
         private_key_pem=private_key,
         verify=args.ca_file or True,
         audience=args.audience,
+        pubsub_endpoint=endpoint,
     )
 
 
@@ -209,6 +232,7 @@ def run_doctor_command(args: argparse.Namespace) -> int:
                     server_url=args.server_url,
                     api_version=api_version,
                     budget_warning=budget,
+                    change_data_capture=args.change_data_capture,
                 )
             except DomainError as exc:
                 print(f"presencesync doctor: {exc.message}", file=sys.stderr)
@@ -219,6 +243,7 @@ def run_doctor_command(args: argparse.Namespace) -> int:
                 server_url=args.server_url,
                 api_version=api_version,
                 budget_warning=budget,
+                change_data_capture=args.change_data_capture,
             )
         report = asyncio.run(run_doctor(inputs))
         saved = False

@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from presencesync.domain.channels import Sighting
 from presencesync.domain.events import OpenWork, Side
 from presencesync.domain.states import LOGGED_OUT, Major, State, parse_state_text
 
@@ -76,6 +77,14 @@ class AgentSnapshot:
     # Events applied to this agent, whatever their outcome: lets a reader (ContactPad) tell a
     # newer snapshot from an older one that arrived late.
     version: int = 0
+    # Change Data Capture (domain/channels.py): presence changes one channel reported that the
+    # other has not yet, and per object the last committed change applied (commit_ms,
+    # transaction_key, sequence): an older or repeated one is stale.
+    sightings: tuple[Sighting, ...] = ()
+    cdc_marks: tuple[tuple[str, int, str, int], ...] = ()
+    # The presence each channel reported last ("bridge", "change_data_capture"): a report that
+    # repeats it is no change (the toolkit's status event after its login event, for one).
+    reported: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def logged_in(self) -> bool:
@@ -149,6 +158,9 @@ class AgentSnapshot:
             "next_command_no": self.next_command_no,
             "history_seq": self.history_seq,
             "version": self.version,
+            "sightings": [sighting.to_json() for sighting in self.sightings],
+            "cdc_marks": {entity: [ms, key, seq] for entity, ms, key, seq in self.cdc_marks},
+            "reported": dict(self.reported),
         }
 
     @classmethod
@@ -195,6 +207,12 @@ class AgentSnapshot:
             next_command_no=int(data.get("next_command_no", 1)),
             history_seq=int(data.get("history_seq", 0)),
             version=int(data.get("version", 0)),
+            sightings=tuple(Sighting.from_json(x) for x in data.get("sightings", ())),
+            cdc_marks=tuple(
+                (entity, int(mark[0]), str(mark[1]), int(mark[2]))
+                for entity, mark in sorted(data.get("cdc_marks", {}).items())
+            ),
+            reported=tuple(sorted(data.get("reported", {}).items())),
         )
 
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Any, TypeVar, cast
 
 from presencesync.domain.agent import RECENT_LIMIT, AgentSnapshot, BusyReason, Hold, PendingCommand
+from presencesync.domain.channels import Channel, Drift, Sighting, judge, record, without_cdc
 from presencesync.domain.commands import (
     Command,
     LogOut,
@@ -30,6 +31,7 @@ from presencesync.domain.events import (
     Cause,
     CommandResult,
     ConsoleDegraded,
+    CommittedChange,
     ConsoleDisconnected,
     Event,
     InteractionOffered,
@@ -39,6 +41,7 @@ from presencesync.domain.events import (
     OmniLoggedOut,
     OpenWork,
     PresenceChanged,
+    PresenceCommitted,
     SalesforceSnapshot,
     SessionGraceExpired,
     Side,
@@ -47,6 +50,7 @@ from presencesync.domain.events import (
     WorkAccepted,
     WorkAssigned,
     WorkClosed,
+    WorkCommitted,
     WorkDeclined,
     WrapEnded,
 )
@@ -91,6 +95,9 @@ class Transition:
     rule: str | None = None
     caused_by_seq: int | None = None
     latency_ms: float | None = None
+    # Salesforce side only: how the change reached us, and why the channels disagreed.
+    channel: Channel | None = None
+    drift: Drift | None = None
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -103,6 +110,8 @@ class Transition:
             "rule": self.rule,
             "caused_by_seq": self.caused_by_seq,
             "latency_ms": self.latency_ms,
+            "channel": None if self.channel is None else self.channel.value,
+            "drift": None if self.drift is None else self.drift.to_api(),
         }
 
 
@@ -150,6 +159,7 @@ class _Step:
         "settings",
         "syncing",
         "transitions",
+        "unconfirmed",
     )
 
     def __init__(
@@ -172,6 +182,7 @@ class _Step:
         self.transitions: list[Transition] = []
         self.outcome = Outcome.APPLIED
         self.notes: list[str] = []
+        self.unconfirmed: tuple[Sighting, ...] = ()  # sightings the other channel let expire
 
     @property
     def agent(self) -> AgentSnapshot:
@@ -362,13 +373,19 @@ def decide(
             if numbered.command_id is not None:
                 _complete_superseded(step, numbered.command_id)
             return step.finish()
-    _HANDLERS[type(event)](step, event)
+    salesforce = event.side is Side.SALESFORCE
+    seen = salesforce and _observe_before(step, event)
+    presence_before = step.get("presence")
+    if not seen:
+        _HANDLERS[type(event)](step, event)
     if step.agent.omni_unavailable is not None and (
         step.agent.presence is not None or not step.agent.logged_in
     ):
         step.update(omni_unavailable=None)  # rule 3.5b: Omni is back (or no longer ours to drive)
     if ordered and event.seq is not None:
         step.set_last_seq(event.side, event.seq)
+    if salesforce:
+        _observe_after(step, event, presence_before, seen)
     return step.finish()
 
 
@@ -987,6 +1004,194 @@ def _console_degraded(step: _Step, event: ConsoleDegraded) -> None:
     step.notes.append(f"rule 3.12a: the console is degraded ({reason})")
 
 
+# --- Change Data Capture: the second channel (domain/channels.py) ---------------------------
+
+
+def _presence_committed(step: _Step, event: PresenceCommitted) -> None:
+    """A committed presence change: no reason, no command id, so our own command's change is
+    recognised by its status, as the oldest command still awaiting its echo (rule 7)."""
+    if event.presence_status is None:
+        _omni_logged_out(step, OmniLoggedOut(at=event.at))
+        return
+    kinds = ("set_presence", "omni_login")
+    _status_seen(step, event.presence_status, None, kinds, True, Cause.SALESFORCE)
+
+
+# AgentWork.Status -> what it means for the agent's open work.
+_WORK_STATUSES = {
+    "Assigned": "assigned",
+    "Opened": "accepted",
+    "Closed": "closed",
+    "Transferred": "closed",
+    "Declined": "declined",
+    "DeclinedOnPushTimeout": "declined",
+    "Unavailable": "declined",
+    "Canceled": "declined",
+}
+
+
+def _work_committed(step: _Step, event: WorkCommitted) -> None:
+    meaning = _WORK_STATUSES.get(event.status)
+    at, work_id = event.at, event.work_id
+    if meaning == "assigned":
+        _work_assigned(step, WorkAssigned(at=at, work_id=work_id, channel=event.channel))
+    elif meaning == "accepted":
+        _work_accepted(step, WorkAccepted(at=at, work_id=work_id, channel=event.channel))
+    elif meaning in ("closed", "declined"):
+        _work_finished(step, work_id)
+    else:
+        step.outcome = Outcome.IGNORED
+        step.notes.append(f"AgentWork status {event.status!r} means nothing to the agent's work")
+
+
+def _channel_of(event: Event) -> Channel:
+    if isinstance(event, CommittedChange):
+        return Channel.CHANGE_DATA_CAPTURE
+    if isinstance(event, SalesforceSnapshot) and not event.console_connected:
+        return Channel.REST
+    return Channel.BRIDGE
+
+
+_NO_PRESENCE = object()
+
+
+def _reported_presence(event: Event) -> object:
+    """The presence a Salesforce event reports as a change (None: offline), if it reports one."""
+    if isinstance(event, PresenceChanged | OmniLoggedIn | PresenceCommitted):
+        return event.presence_status
+    if isinstance(event, OmniLoggedOut):
+        return None
+    return _NO_PRESENCE
+
+
+def _mark_is_past(event: CommittedChange, mark: tuple[str, int, str, int]) -> Outcome | None:
+    """DUPLICATE/STALE when `event` is not after the last change applied from its object."""
+    _entity, commit_ms, key, sequence = mark
+    if event.commit_ms < commit_ms:
+        return Outcome.STALE
+    if event.commit_ms == commit_ms and event.transaction_key == key:
+        if event.sequence == sequence:
+            return Outcome.DUPLICATE
+        if event.sequence < sequence:
+            return Outcome.STALE
+    return None
+
+
+def _observe_before(step: _Step, event: Event) -> bool:
+    """Salesforce events, before their handler: CDC's order, and whether the other channel
+    already reported this change (True: it did, or this is older; apply nothing)."""
+    agent = step.agent
+    cdc = isinstance(event, CommittedChange)
+    if not cdc and not step.settings.change_data_capture:
+        if agent.sightings or agent.cdc_marks or agent.reported:
+            step.update(sightings=(), cdc_marks=(), reported=())  # CDC was turned off
+        return False
+    if isinstance(event, CommittedChange):
+        entity = "AgentWork" if isinstance(event, WorkCommitted) else "UserServicePresence"
+        mark = next((m for m in agent.cdc_marks if m[0] == entity), None)
+        past = None if mark is None else _mark_is_past(event, mark)
+        if past is not None:
+            step.outcome = past
+            step.notes.append(f"Change Data Capture: {entity} change already applied or older")
+            return True
+        marks = tuple(m for m in agent.cdc_marks if m[0] != entity)
+        new = (entity, event.commit_ms, event.transaction_key, event.sequence)
+        step.update(cdc_marks=tuple(sorted((*marks, new))))
+    presence = _reported_presence(event)
+    if presence is _NO_PRESENCE:
+        return False
+    assert presence is None or isinstance(presence, str)
+    channel = _channel_of(event)
+    label = presence_label(presence)
+    command_id = getattr(event, "command_id", None)
+    awaited = command_id is not None and any(p.command_id == command_id for p in agent.pending)
+    reported = dict(agent.reported)
+    repeated = channel.value in reported and reported[channel.value] == presence
+    reported[channel.value] = presence
+    step.update(reported=tuple(sorted(reported.items())))
+    if repeated:
+        if awaited:
+            return False  # the echo of a command still awaited: the handler settles it
+        step.outcome = Outcome.IGNORED
+        step.notes.append(f"{label}: no change since this channel's last report")
+        return True
+    verdict = judge(step.agent.sightings, channel, presence, event.at)
+    step.update(sightings=verdict.sightings)
+    step.unconfirmed = verdict.expired
+    if verdict.seen:
+        if awaited:
+            return False  # the echo of a command still awaited: the handler settles it
+        if isinstance(event, OmniLoggedOut):
+            step.forget_assigned_work()
+        step.outcome = Outcome.DUPLICATE
+        other = "the bridge" if channel is Channel.CHANGE_DATA_CAPTURE else "Change Data Capture"
+        step.notes.append(f"{label}: already reported by {other}")
+        return True
+    if verdict.stale:
+        step.outcome = Outcome.STALE
+        newer = ", ".join(presence_label(s.presence) for s in verdict.sightings)
+        step.notes.append(f"Change Data Capture: {label} is older than the bridge's {newer}")
+        return True
+    return False
+
+
+def _observe_after(step: _Step, event: Event, presence_before: str | None, seen: bool) -> None:
+    """Salesforce events, after their handler: say on the Salesforce-side history how the
+    change came (and why the channels disagreed), and remember who reported it first."""
+    channel = _channel_of(event)
+    if any(t.side is Side.SALESFORCE for t in step.transitions):
+        drift = (
+            _drift(step, event, presence_before) if channel is Channel.CHANGE_DATA_CAPTURE else None
+        )
+        step.transitions = [
+            t if t.side is not Side.SALESFORCE else _labelled(t, channel, drift)
+            for t in step.transitions
+        ]
+    if not step.settings.change_data_capture and not isinstance(event, CommittedChange):
+        return
+    after = step.agent.presence
+    if isinstance(event, SalesforceSnapshot):
+        if event.console_connected:
+            reported = dict(step.agent.reported, bridge=after)
+            step.update(reported=tuple(sorted(reported.items())))
+            sightings = without_cdc(step.agent.sightings)
+            if after != presence_before:
+                # What the console found is a change nobody reported: CDC's report of it (or
+                # of older ones, still on their way) must not undo it.
+                sightings = record(sightings, Channel.BRIDGE, after, event.at)
+            step.update(sightings=sightings)
+        return
+    if not seen and after != presence_before:
+        step.update(sightings=record(step.agent.sightings, channel, after, event.at))
+
+
+def _labelled(transition: Transition, channel: Channel, drift: Drift | None) -> Transition:
+    labelled = object.__new__(Transition)
+    labelled.__dict__.update(transition.__dict__, channel=channel, drift=drift)
+    return labelled
+
+
+def _drift(step: _Step, event: Event, presence_before: str | None) -> Drift | None:
+    """A change applied from CDC that the bridge contradicted or had not reported."""
+    now = presence_label(step.agent.presence)
+    if step.unconfirmed:
+        reported = ", ".join(
+            f"{presence_label(s.presence)} at {s.at.isoformat()}" for s in step.unconfirmed
+        )
+        return Drift(
+            "BRIDGE_REPORT_UNCONFIRMED",
+            f"the console's bridge reported {reported}, which Change Data Capture never "
+            f"confirmed; Salesforce committed {now}",
+        )
+    if step.outcome is not Outcome.ECHO and step.agent.console_connected:
+        return Drift(
+            "BRIDGE_DID_NOT_REPORT",
+            f"Salesforce committed {now}, which the connected console's bridge had not "
+            f"reported (its last report: {presence_label(presence_before)})",
+        )
+    return None
+
+
 _HANDLERS: dict[type[Event], Callable[[_Step, Any], None]] = {
     AgentLoggedIn: _logged_in,
     AgentLoggedOut: _logged_out,
@@ -1008,4 +1213,6 @@ _HANDLERS: dict[type[Event], Callable[[_Step, Any], None]] = {
     SalesforceSnapshot: _snapshot,
     ConsoleDisconnected: _console_disconnected,
     ConsoleDegraded: _console_degraded,
+    PresenceCommitted: _presence_committed,
+    WorkCommitted: _work_committed,
 }

@@ -218,6 +218,38 @@ class ConsoleDegraded(SalesforceEvent):
     reason: DegradedReason = DegradedReason.CONNECTION_ERROR
 
 
+# --- Salesforce side, as committed: Change Data Capture (domain/channels.py) ----------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommittedChange(SalesforceEvent):
+    """A change Salesforce committed, read from Change Data Capture: no console, no `reason`,
+    no command id. Ordered per object by its commit (`commit_ms`, then the transaction's
+    `sequence`); `transaction_key` tells two transactions of the same millisecond apart."""
+
+    commit_ms: int
+    transaction_key: str = ""
+    sequence: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PresenceCommitted(CommittedChange):
+    """`UserServicePresence`: the agent's current status is now `presence_status` (a login or
+    a status change), or None: the current row ended without a new one (Omni logout)."""
+
+    presence_status: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkCommitted(CommittedChange):
+    """`AgentWork`: work item `work_id` is now in `status` (AgentWork.Status: Assigned,
+    Opened, Closed, Declined, DeclinedOnPushTimeout, Unavailable, Canceled, Transferred)."""
+
+    work_id: str
+    status: str
+    channel: str | None = None
+
+
 SALESFORCE_EVENTS = (
     PresenceChanged,
     OmniLoggedIn,
@@ -230,4 +262,6 @@ SALESFORCE_EVENTS = (
     SalesforceSnapshot,
     ConsoleDisconnected,
     ConsoleDegraded,
+    PresenceCommitted,
+    WorkCommitted,
 )

@@ -43,6 +43,9 @@ class SyncSettings:
     omni_logout_duplicate_login_same_browser: str = "ignore"
     omni_logout_maintenance: str = "keep"
     omni_logout_supervisor: str = "logout"
+    # Observe Omni-Channel from the server too: Change Data Capture of UserServicePresence and
+    # AgentWork over the Pub/Sub API (domain/channels.py; service/cdc.py runs the subscription).
+    change_data_capture: bool = False
 
     def omni_logout_policy(self, reason: LogoutReason) -> str:
         name, _choices = OMNI_LOGOUT_SETTINGS[reason]
@@ -75,7 +78,10 @@ class SyncSettings:
                             "message": "must be one of " + ", ".join(SESSION_END_POLICIES),
                         }
                     )
-            elif key == "busy_status_means_busy_inbound" and not isinstance(value, bool):
+            elif key in (
+                "busy_status_means_busy_inbound",
+                "change_data_capture",
+            ) and not isinstance(value, bool):
                 problems.append({"field": key, "message": "must be true or false"})
             elif key == "offer_timeout_seconds":
                 if isinstance(value, bool) or not isinstance(value, int):

@@ -12,7 +12,7 @@ from .errors import (
     SalesforceUnavailable,
 )
 from .models import OpenWork, PresenceStatus, UserPresence
-from .omni import current_presences, fetch_omni_configuration, open_work
+from .omni import current_presences, fetch_omni_configuration, open_work, record_owners
 from .protocol import DEFAULT_API_VERSION, ApiUsage, RetryPolicy
 
 __all__ = [
@@ -37,4 +37,5 @@ __all__ = [
     "default_audience",
     "fetch_omni_configuration",
     "open_work",
+    "record_owners",
 ]

@@ -170,6 +170,17 @@ def open_work_flow(
     ]
 
 
+def record_owners_flow(
+    session: SalesforceSession, sobject: str, record_ids: Sequence[str]
+) -> Flow[dict[str, str]]:
+    soql = f"SELECT Id, UserId FROM {sobject} WHERE Id IN ({{ids}})"
+    owners: dict[str, str] = {}
+    for chunk in chunked(_dedup(record_ids)):
+        records = yield from session.query_all_flow(soql.format(ids=soql_in(chunk)))
+        owners.update({r["Id"]: r["UserId"] for r in records if r.get("UserId")})
+    return owners
+
+
 # -- public readers ------------------------------------------------------------------------
 
 
@@ -218,3 +229,25 @@ def open_work(
 ) -> list[OpenWork] | Awaitable[list[OpenWork]]:
     """Open ``AgentWork`` (Assigned or Opened) of the given users (all users if None)."""
     return client.run(open_work_flow(client.session, user_ids))
+
+
+OWNED_OBJECTS = ("UserServicePresence", "AgentWork")
+
+
+@overload
+def record_owners(
+    client: SalesforceClient, sobject: str, record_ids: Sequence[str]
+) -> dict[str, str]: ...
+@overload
+def record_owners(
+    client: AsyncSalesforceClient, sobject: str, record_ids: Sequence[str]
+) -> Awaitable[dict[str, str]]: ...
+def record_owners(
+    client: SalesforceClient | AsyncSalesforceClient, sobject: str, record_ids: Sequence[str]
+) -> dict[str, str] | Awaitable[dict[str, str]]:
+    """Record id -> `UserId` of `UserServicePresence` or `AgentWork` rows (a change event of an
+    update carries only the changed fields, not whose row it is). Ids as Salesforce returns
+    them (18 characters); rows not found are absent."""
+    if sobject not in OWNED_OBJECTS:
+        raise ValueError(f"record_owners reads {' or '.join(OWNED_OBJECTS)}, not {sobject}")
+    return client.run(record_owners_flow(client.session, sobject, record_ids))

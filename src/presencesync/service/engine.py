@@ -9,7 +9,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,7 @@ from presencesync.domain import (
     new_agent,
     validate_config,
 )
+from presencesync.domain.channels import Channel, Drift
 from presencesync.domain.events import Cause, Side
 from presencesync.service import outbox as outbox_ops
 from presencesync.service import repository as repo
@@ -43,6 +44,7 @@ from presencesync.service.model import (
     Account,
     AgentRecord,
     Applied,
+    CdcStatus,
     ConfigVersion,
     OutboxCommand,
     Principal,
@@ -301,6 +303,7 @@ class Engine:
             "private_key_pem": self.secrets.seal(conn_info.private_key_pem),
             "verify": conn_info.verify,
             "audience": conn_info.audience,
+            "pubsub_endpoint": conn_info.pubsub_endpoint,
             "updated_at": utcnow(),
         }
         with self._write() as conn, conn.begin():
@@ -325,6 +328,7 @@ class Engine:
             self.secrets.open(row.private_key_pem),
             row.verify,
             row.audience,
+            row.pubsub_endpoint,
         )
 
     # --- agents --------------------------------------------------------------------------------
@@ -436,6 +440,8 @@ class Engine:
                 rule=row.rule,
                 caused_by_seq=row.caused_by_seq,
                 latency_ms=row.latency_ms,
+                channel=None if row.channel is None else Channel(row.channel),
+                drift=None if not row.drift else Drift(row.drift["code"], row.drift["message"]),
             )
             for row in rows
         ]
@@ -707,6 +713,94 @@ class Engine:
                 )
             ).all()
         return [(row.key, as_utc(row.due_at)) for row in rows]
+
+    # --- Change Data Capture (service/cdc.py runs the subscriptions) ----------------------------
+
+    def submit_many(
+        self, events: Sequence[tuple[str, str, Event, str, str | None]]
+    ) -> list[Applied | Exception]:
+        """`submit` for many independent events at once, (account_id, agent_id, event, source,
+        source_id) each: they share transactions (group commit) and each agent's keep their
+        order. The outcome of each, in order: its Applied, or the error that refused it."""
+        items = [
+            Item(account_id, agent_id, _check_event(event), source, source_id)
+            for account_id, agent_id, event, source, source_id in events
+        ]
+        return [
+            outcome.applied if isinstance(outcome, Result) else outcome
+            for outcome in self._submit_many(items)
+        ]
+
+    def change_data_capture_accounts(self) -> list[str]:
+        """Accounts with the Omni-Channel feature and the `change_data_capture` setting on."""
+        a, st = t.accounts, t.account_settings
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(a.c.id, st.c.settings)
+                .join(st, st.c.account_id == a.c.id)
+                .where(a.c.omni_feature.is_(True))
+                .order_by(a.c.id)
+            ).all()
+        return [row.id for row in rows if (row.settings or {}).get("change_data_capture") is True]
+
+    def linked_users(self, account_id: str) -> dict[str, str]:
+        """Salesforce user id -> agent id, for every agent of the account linked to a user."""
+        a = t.agents
+        with self._read() as conn:
+            repo.require_account(conn, account_id)
+            rows = conn.execute(
+                sa.select(a.c.agent_id, a.c.salesforce_user_id).where(
+                    a.c.account_id == account_id, a.c.salesforce_user_id.is_not(None)
+                )
+            ).all()
+        return {row.salesforce_user_id: row.agent_id for row in rows}
+
+    def consoles_connected(self, account_id: str, agent_ids: Collection[str]) -> set[str]:
+        """Those of `agent_ids` whose console is connected (as their snapshots say)."""
+        a = t.agents
+        wanted = sorted(set(agent_ids))
+        found: set[str] = set()
+        with self._read() as conn:
+            for start in range(0, len(wanted), 500):
+                rows = conn.execute(
+                    sa.select(a.c.agent_id, a.c.snapshot).where(
+                        a.c.account_id == account_id,
+                        a.c.agent_id.in_(wanted[start : start + 500]),
+                    )
+                )
+                found.update(r.agent_id for r in rows if r.snapshot.get("console_connected"))
+        return found
+
+    def save_cdc_status(self, status: CdcStatus) -> None:
+        values = {
+            "holder": status.holder,
+            "state": status.state,
+            "detail": status.detail,
+            "events": status.events,
+            "last_event_at": status.last_event_at,
+            "started_at": status.started_at,
+            "updated_at": status.updated_at,
+        }
+        with self._write() as conn, conn.begin():
+            repo.require_account(conn, status.account_id)
+            repo.upsert_account_row(conn, t.cdc_subscriptions, status.account_id, values)
+
+    def get_cdc_status(self, account_id: str) -> CdcStatus | None:
+        c = t.cdc_subscriptions
+        with self._read() as conn:
+            row = conn.execute(sa.select(c).where(c.c.account_id == account_id)).first()
+        if row is None:
+            return None
+        return CdcStatus(
+            row.account_id,
+            row.holder,
+            row.state,
+            row.detail,
+            int(row.events),
+            as_utc(row.last_event_at),
+            as_utc(row.started_at),  # type: ignore[arg-type]
+            as_utc(row.updated_at),  # type: ignore[arg-type]
+        )
 
     # --- reconciliation --------------------------------------------------------------------------
 

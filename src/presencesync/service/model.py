@@ -72,7 +72,10 @@ class ConfigVersion:
 class SalesforceConnection:
     """How the account reaches its org. ``login_url`` is where tokens are requested (login or
     test.salesforce.com, or the org's My Domain URL); ``audience`` is the JWT bearer flow's
-    ``aud`` (None: derived from ``login_url``, see ``salesforce.auth.default_audience``)."""
+    ``aud`` (None: derived from ``login_url``, see ``salesforce.auth.default_audience``).
+    ``pubsub_endpoint`` is where the Pub/Sub API (Change Data Capture) is reached: ``host:port``
+    (TLS), ``grpcs://host:port`` or ``grpc://host:port`` (plaintext, the emulator); None:
+    Salesforce's ``api.pubsub.salesforce.com:7443``."""
 
     login_url: str
     client_id: str
@@ -81,6 +84,32 @@ class SalesforceConnection:
     private_key_pem: str | None = None
     verify: str | bool = True
     audience: str | None = None
+    pubsub_endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class CdcStatus:
+    """An account's Change Data Capture subscription, as its holder last reported it."""
+
+    account_id: str
+    holder: str  # the process running it (host:pid)
+    state: str  # starting | streaming | retrying | failed | stopped
+    detail: str | None
+    events: int  # change events applied since it started
+    last_event_at: datetime | None
+    started_at: datetime
+    updated_at: datetime
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "holder": self.holder,
+            "state": self.state,
+            "detail": self.detail,
+            "events": self.events,
+            "last_event_at": None if self.last_event_at is None else self.last_event_at.isoformat(),
+            "started_at": self.started_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
 
 
 @dataclass(frozen=True)

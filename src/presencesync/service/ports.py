@@ -5,16 +5,27 @@
   interaction row's move) through the engine's ordered, group-committed submission path.
 - `OutboxPort`: what `OutboxDispatcher` needs (claim, check, record outcomes, be woken).
 - `DueTimers`: what `TimerRunner` needs (fire the due timers).
+- `CdcEngine`: what the Change Data Capture runner (`cdc.py`) needs: the account's connection,
+  statuses and agents, applying observations, reconciling, its state row, the store.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from presencesync.domain import Event
-from presencesync.service.model import OutboxCommand
+from sqlalchemy.engine import Engine as Database
+
+from presencesync.domain import Event, PresenceStatus
+from presencesync.service.model import (
+    AgentRecord,
+    Applied,
+    CdcStatus,
+    OutboxCommand,
+    SalesforceConnection,
+    SalesforceView,
+)
 from presencesync.service.uow import Hook, Result
 
 # (account_id, agent_id, event, hook) -> the committed result; raises what the hook or the
@@ -42,3 +53,29 @@ class OutboxPort(Protocol):
 
 class DueTimers(Protocol):
     def run_due_timers(self, now: datetime | None = None) -> int: ...
+
+
+class CdcEngine(Protocol):
+    db: Database
+
+    def change_data_capture_accounts(self) -> list[str]: ...
+
+    def get_salesforce_connection(self, account_id: str) -> SalesforceConnection | None: ...
+
+    def get_presence_statuses(self, account_id: str) -> list[PresenceStatus]: ...
+
+    def linked_users(self, account_id: str) -> dict[str, str]: ...
+
+    def list_agents(
+        self, account_id: str, limit: int = 50, after: str | None = None
+    ) -> list[AgentRecord]: ...
+
+    def submit_many(
+        self, events: Sequence[tuple[str, str, Event, str, str | None]]
+    ) -> list[Applied | Exception]: ...
+
+    def reconcile(self, account_id: str, views: list[SalesforceView]) -> list[Applied]: ...
+
+    def save_cdc_status(self, status: CdcStatus) -> None: ...
+
+    def consoles_connected(self, account_id: str, agent_ids: Collection[str]) -> set[str]: ...

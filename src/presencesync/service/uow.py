@@ -179,6 +179,8 @@ def apply_batch(
                     "rule": tr.rule,
                     "caused_by_seq": tr.caused_by_seq,
                     "latency_ms": tr.latency_ms,
+                    "channel": None if tr.channel is None else tr.channel.value,
+                    "drift": None if tr.drift is None else tr.drift.to_api(),
                 }
                 for tr in decision.transitions
             ]

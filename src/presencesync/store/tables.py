@@ -63,6 +63,9 @@ salesforce_connections = sa.Table(
     sa.Column("updated_at", Moment, nullable=False),
     # JWT bearer `aud`; NULL = derived from login_url (login or test.salesforce.com)
     sa.Column("audience", sa.String(500), nullable=True),
+    # Pub/Sub API (Change Data Capture): host:port (TLS), grpc://host:port (plaintext) or
+    # grpcs://host:port; NULL = Salesforce's api.pubsub.salesforce.com:7443
+    sa.Column("pubsub_endpoint", sa.String(500), nullable=True),
 )
 
 account_settings = sa.Table(
@@ -164,6 +167,10 @@ history = sa.Table(
     sa.Column("latency_ms", sa.Float, nullable=True),
     sa.Column("event_id", BigId, nullable=True),
     sa.UniqueConstraint("account_id", "agent_id", "seq"),
+    # Salesforce side: how the change came (bridge | rest | change_data_capture) and, when
+    # the two channels disagreed, why ({"code", "message"}).
+    sa.Column("channel", sa.String(30), nullable=True),
+    sa.Column("drift", sa.JSON, nullable=True),
 )
 
 outbox = sa.Table(
@@ -222,5 +229,20 @@ pubsub_replay = sa.Table(
     sa.Column("account_id", sa.String(36), _account_fk(), primary_key=True),
     sa.Column("topic", sa.String(255), primary_key=True),
     sa.Column("replay_id", sa.LargeBinary, nullable=False),
+    sa.Column("updated_at", Moment, nullable=False),
+)
+
+# The account's Change Data Capture subscription as its holder last reported it: which process
+# runs it (one per account, service/cdc.py), its state and the last error or event.
+cdc_subscriptions = sa.Table(
+    "cdc_subscriptions",
+    metadata,
+    sa.Column("account_id", sa.String(36), _account_fk(), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(30), nullable=False),  # starting|streaming|retrying|failed|stopped
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("events", sa.BigInteger, nullable=False),
+    sa.Column("last_event_at", Moment, nullable=True),
+    sa.Column("started_at", Moment, nullable=False),
     sa.Column("updated_at", Moment, nullable=False),
 )

@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 
 from presencesync.domain import DomainError
 from presencesync.web import pages
-from presencesync.web.api import agents, interactions, omni, settings
+from presencesync.web.api import agents, change_data_capture, interactions, omni, settings
 from presencesync.web.auth import SessionCodec, presented_token
 from presencesync.web.bridge_ws import BridgeHub
 from presencesync.web.bridge_ws import install as install_bridge
@@ -204,7 +204,7 @@ def create_app(
 
     install_error_handlers(app)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(strict_query)])
-    for module in (settings, omni, agents, interactions):
+    for module in (settings, omni, change_data_capture, agents, interactions):
         api.include_router(module.router)
     api.include_router(stream_router)
     app.include_router(api)

@@ -16,6 +16,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from presencesync.domain import DomainError, Major
+from presencesync.web.api.change_data_capture import cdc_overview
 from presencesync.web.api.common import agent_view
 from presencesync.web.api.omni import config_view
 from presencesync.web.auth import SESSION_COOKIE, SESSION_MAX_AGE, Caller, caller_from
@@ -36,6 +37,10 @@ _DEGRADED = {
 def console_text(agent: dict[str, Any]) -> str:
     """How the agent's Salesforce console is doing (same words as api.js consoleText)."""
     text = "connected" if agent.get("console_connected") else "not connected"
+    if not agent.get("console_connected") and (
+        agent.get("salesforce_observed_via") == "change_data_capture"
+    ):
+        text += " (Omni changes observed over Change Data Capture)"
     degraded = agent.get("console_degraded")
     if agent.get("console_connected") and degraded:
         text += f" (degraded: {_DEGRADED.get(degraded, degraded)})"
@@ -283,6 +288,7 @@ def _admin_context(engine: Any, account_id: str) -> dict[str, Any]:
         "logout_policies": OMNI_LOGOUT_POLICIES,
         "minor_states": catalog.to_api(),
         "warnings": config["warnings"],
+        "cdc": cdc_overview(engine, account_id),
     }
 
 

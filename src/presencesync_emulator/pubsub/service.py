@@ -220,15 +220,18 @@ class PubSubService(pb_grpc.PubSubServicer):
         rpc_id = str(uuid.uuid4())
         try:
             session = self._authenticate(context)
+            try:
+                first = await anext(aiter(request_iterator))
+            except StopAsyncIteration:
+                return
+            # A test's refusal comes once the call is under way: aborting before the first
+            # request is read can surface to the client as INTERNAL ("Internal error from
+            # Core") instead of the status asked for.
             refusal = self.bus.take_refusal()
             if refusal is not None:
                 raise PubSubError(
                     grpc.StatusCode[refusal.status], refusal.error_code, refusal.message
                 )
-            try:
-                first = await anext(aiter(request_iterator))
-            except StopAsyncIteration:
-                return
             topic = first.topic_name
             channels = self._channels(topic)
             if first.num_requested < 0:

@@ -46,6 +46,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TARGET = "api.pubsub.salesforce.com:7443"
 MAX_BATCH = 100  # the API's cap on events requested per Subscribe call
+SETTLED_SECONDS = 1.0  # a Subscribe call not refused within this long is taken as accepted
 AUTH_ERROR = "sfdc.platform.eventbus.grpc.service.auth.error"
 AUTH_REFRESH_INVALID = "sfdc.platform.eventbus.grpc.service.auth.refresh.invalid"
 REPLAY_REJECTED = (
@@ -190,6 +192,7 @@ class PubSubSubscriber:
         tenant_id: str | None = None,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        auto_confirm: bool = True,
     ) -> None:
         if not 1 <= batch_size <= MAX_BATCH:
             raise ValueError(f"batch_size must be 1..{MAX_BATCH} (the API's cap)")
@@ -212,6 +215,10 @@ class PubSubSubscriber:
         self.policy = reconnect or ReconnectPolicy()
         self.on_gap = on_gap
         self.tenant_id = tenant_id
+        # True: asking for the next event confirms the one before. False: only confirm() does
+        # (a consumer that applies events in batches, or holds one back, confirms what it
+        # committed; keepalives then move the resume point only once all is confirmed).
+        self.auto_confirm = auto_confirm
         self.stats = SubscriberStats()
         self._rng = rng or random.Random()
         self._sleep = sleep
@@ -229,6 +236,7 @@ class PubSubSubscriber:
         self._channel: grpc.aio.Channel | None = None
         self._closed = False
         self._stream_healthy = False
+        self._call_started: float | None = None
 
     # -- consumer side ------------------------------------------------------------------------
 
@@ -236,7 +244,7 @@ class PubSubSubscriber:
         """The topic's change events, in order, until close() or a fatal error (raised)."""
         self._start()
         while True:
-            if self._unconfirmed is not None:
+            if self.auto_confirm and self._unconfirmed is not None:
                 await self.confirm(self._unconfirmed)
             while not self._buffer:
                 if self._failure is not None:
@@ -252,11 +260,22 @@ class PubSubSubscriber:
             yield event
 
     async def confirm(self, event: ChangeEvent) -> None:
-        """`event` is applied: a restart resumes after it (saved to the replay store)."""
+        """`event` (and every event before it) is applied: a restart resumes after it (saved to
+        the replay store)."""
         if self._unconfirmed is event:
             self._unconfirmed = None
         if self.replay_store is not None:
             await self.replay_store.save(self.topic, event.replay_id)
+
+    @property
+    def streaming(self) -> bool:
+        """Subscribed: the current Subscribe call has answered, or has run `SETTLED_SECONDS`
+        without being refused (a quiet topic answers nothing until its first keepalive)."""
+        if self._failure is not None or self._closed:
+            return False
+        started = self._call_started
+        settled = started is not None and time.monotonic() - started >= SETTLED_SECONDS
+        return self._stream_healthy or settled
 
     async def close(self) -> None:
         self._closed = True
@@ -395,6 +414,7 @@ class PubSubSubscriber:
 
         call = stub.Subscribe(outgoing(), metadata=metadata)
         self.stats.connects += 1
+        self._call_started = time.monotonic()
         try:
             while True:
                 try:
@@ -408,6 +428,7 @@ class PubSubSubscriber:
                 # types-grpcio spells the EOF sentinel's type `object`, so read() is `object`.
                 await self._receive(cast(pb.FetchResponse, response), stub, metadata)
         finally:
+            self._call_started = None
             self._requests = None
             requests.put_nowait(None)
             call.cancel()

@@ -171,6 +171,25 @@ class Expectations:
     agents: tuple[AgentLink, ...] | None = None  # None: no account given
     server_url: str | None = None
     budget_warning: float = DEFAULT_BUDGET_WARNING
+    change_data_capture: bool = False  # the account's setting (or --change-data-capture)
+
+
+@dataclass(frozen=True)
+class TopicFact:
+    topic: str
+    ok: bool  # subscribed (the Subscribe call was not refused)
+    code: str | None = None  # gRPC status name, or "timeout" / "unreachable"
+    error_code: str | None = None  # Salesforce's error-code trailer
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class PubSubFacts:
+    """What the Pub/Sub API answered the integration user, per change event topic."""
+
+    endpoint: str
+    topics: tuple[TopicFact, ...] = ()
+    error: str | None = None  # nothing could be asked (no login, a bad endpoint)
 
 
 def id15(value: str) -> str:
@@ -703,7 +722,82 @@ def check_csp(exp: Expectations, facts: OrgFacts) -> CheckResult:
     )
 
 
-def evaluate(exp: Expectations, facts: OrgFacts, bridge: BridgeFacts | None) -> Report:
+_CDC_TITLE = "Change Data Capture over the Pub/Sub API"
+_CDC_OBJECTS = "User Presence (UserServicePresence) and Agent Work (AgentWork)"
+
+
+def _cdc_fix(fact: TopicFact, endpoint: str) -> str:
+    code, error = fact.code or "", (fact.error_code or "") + " " + (fact.detail or "")
+    if code == "NOT_FOUND" or ("topic" in error.lower() and "not" in error.lower()):
+        return (
+            f"In Setup, Quick Find 'Change Data Capture': move {_CDC_OBJECTS} to Selected "
+            f"Entities and Save (see {SETUP_GUIDE}, 'Change Data Capture')."
+        )
+    if code == "PERMISSION_DENIED":
+        return (
+            f"Give the integration user View All on {_CDC_OBJECTS}: assign the "
+            f"{INTEGRATION_PERMISSION_SET} permission set (it grants Read and View All)."
+        )
+    if code in ("UNAUTHENTICATED",):
+        return "The Pub/Sub API refused the token: check the login checks above."
+    return (
+        f"Check that this server reaches {endpoint} (outbound TCP, HTTP/2 and TLS: Salesforce "
+        "serves api.pubsub.salesforce.com:7443) and the connection's --pubsub-endpoint."
+    )
+
+
+def check_change_data_capture(exp: Expectations, pubsub: PubSubFacts | None) -> CheckResult:
+    if not exp.change_data_capture:
+        return CheckResult(
+            "change_data_capture",
+            _CDC_TITLE,
+            SKIPPED,
+            "off for this account (the change_data_capture setting; doctor "
+            "--change-data-capture checks it before you turn it on)",
+        )
+    if pubsub is None or pubsub.error is not None:
+        why = "no login succeeded" if pubsub is None else pubsub.error
+        return CheckResult("change_data_capture", _CDC_TITLE, SKIPPED, str(why))
+    failed = [t for t in pubsub.topics if not t.ok]
+    details = {
+        "endpoint": pubsub.endpoint,
+        "topics": {
+            t.topic: "subscribed" if t.ok else f"{t.code} {t.error_code or ''}".strip()
+            for t in pubsub.topics
+        },
+    }
+    if not failed:
+        names = " and ".join(t.topic for t in pubsub.topics)
+        return CheckResult(
+            "change_data_capture",
+            _CDC_TITLE,
+            OK,
+            f"subscribed to {names} at {pubsub.endpoint}",
+            details=details,
+        )
+    first = failed[0]
+    reasons = "; ".join(
+        f"{t.topic}: {t.code}"
+        + (f" {t.error_code}" if t.error_code else "")
+        + (f" ({t.detail})" if t.detail else "")
+        for t in failed
+    )
+    return CheckResult(
+        "change_data_capture",
+        _CDC_TITLE,
+        PROBLEM,
+        f"the Pub/Sub API at {pubsub.endpoint} refused: {reasons}",
+        _cdc_fix(first, pubsub.endpoint),
+        details,
+    )
+
+
+def evaluate(
+    exp: Expectations,
+    facts: OrgFacts,
+    bridge: BridgeFacts | None,
+    pubsub: PubSubFacts | None = None,
+) -> Report:
     """Every check, in the order an admin fixes them."""
     return Report(
         (
@@ -718,5 +812,7 @@ def evaluate(exp: Expectations, facts: OrgFacts, bridge: BridgeFacts | None) -> 
             check_api_budget(exp, facts),
             check_bridge(exp, bridge),
             check_csp(exp, facts),
+            # Only for an account that uses it (or asked with --change-data-capture).
+            *([check_change_data_capture(exp, pubsub)] if exp.change_data_capture else []),
         )
     )

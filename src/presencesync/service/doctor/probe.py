@@ -19,11 +19,13 @@ The org is asked as the integration user, with the SOQL Salesforce documents for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import ssl
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -56,7 +58,9 @@ from presencesync.service.doctor.checks import (
     Expectations,
     LoginFact,
     OrgFacts,
+    PubSubFacts,
     Report,
+    TopicFact,
     bridge_socket_url,
     evaluate,
     id15,
@@ -90,6 +94,7 @@ class DoctorInputs:
     server_url: str | None = None
     api_version: str = DEFAULT_API_VERSION
     budget_warning: float = 0.10
+    change_data_capture: bool = False  # check the Pub/Sub API subscription too
 
     def flows(self) -> tuple[str, ...]:
         c = self.connection
@@ -112,6 +117,7 @@ class DoctorInputs:
             agents=self.agents,
             server_url=self.server_url,
             budget_warning=self.budget_warning,
+            change_data_capture=self.change_data_capture,
         )
 
 
@@ -438,6 +444,99 @@ async def probe_bridge(
     return BridgeFacts(base, script_ok, script, socket_ok, socket)
 
 
+# -- the Pub/Sub API -----------------------------------------------------------------------
+
+
+async def probe_topic(
+    client: Any, topic: str, endpoint: str, *, verify: Any = True, timeout: float = 8.0
+) -> TopicFact:
+    """Subscribe to `topic` (LATEST, one event asked for) as the client's user and see whether
+    Salesforce refuses it: a refusal comes at once; a call still open after the subscriber's
+    settle time is a subscription. Nothing is consumed or stored."""
+    from presencesync.salesforce.pubsub import PubSubSubscriber, ReconnectPolicy
+    from presencesync.service.cdc import pubsub_endpoint
+
+    target = pubsub_endpoint(endpoint)
+    roots = None
+    if target.secure and isinstance(verify, str) and verify:
+        with contextlib.suppress(OSError):
+            roots = Path(verify).read_bytes()
+    subscriber = PubSubSubscriber(
+        client,
+        topic,
+        target=target.target,
+        secure=target.secure,
+        root_certificates=roots,
+        batch_size=1,
+        auto_confirm=False,
+        reconnect=ReconnectPolicy(base_delay=0.2, max_delay=0.5, max_auth_failures=1),
+    )
+    events = subscriber.events()
+    first = asyncio.ensure_future(anext(events))
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not subscriber.streaming and not first.done():
+            refused_again = subscriber.stats.connects >= 3 and subscriber.stats.last_error
+            if refused_again or asyncio.get_running_loop().time() > deadline:
+                last = subscriber.stats.last_error
+                code = "UNAVAILABLE" if last else "timeout"
+                return TopicFact(topic, False, code, None, last or f"no answer in {timeout:.0f} s")
+            await asyncio.sleep(0.05)
+        if first.done() and not first.cancelled() and first.exception() is not None:
+            error = first.exception()
+            return TopicFact(
+                topic,
+                False,
+                getattr(error, "status", None) or type(error).__name__,
+                getattr(error, "error_code", None) or None,
+                getattr(error, "message", None) or str(error),
+            )
+        return TopicFact(topic, True)
+    finally:
+        first.cancel()
+        with contextlib.suppress(BaseException):
+            await first
+        with contextlib.suppress(Exception):
+            await events.aclose()
+        await subscriber.close()
+
+
+async def gather_pubsub(inputs: DoctorInputs, make_client: ClientFactory) -> PubSubFacts | None:
+    """Both change event topics, subscribed as the integration user (None: not asked)."""
+    from presencesync.salesforce.pubsub import TOPIC_AGENT_WORK, TOPIC_USER_SERVICE_PRESENCE
+    from presencesync.service.cdc import pubsub_endpoint
+
+    if not inputs.change_data_capture or inputs.connection is None or not inputs.flows():
+        return None
+    configured = inputs.connection.pubsub_endpoint
+    try:
+        endpoint = pubsub_endpoint(configured)
+    except ValueError as exc:
+        return PubSubFacts(configured or "", error=str(exc))
+    shown = ("" if endpoint.secure else "grpc://") + endpoint.target
+    connection = connection_for_flow(inputs.connection, inputs.flows()[0])
+    client = make_client(connection)
+    if not hasattr(client, "invalidate_token") or not inspect.iscoroutinefunction(
+        getattr(client, "login", None)
+    ):
+        await _close(client)
+        return PubSubFacts(shown, error="the Pub/Sub API needs an asyncio Salesforce client")
+    try:
+        try:
+            await client.login()
+        except (SalesforceError, httpx.HTTPError, OSError) as exc:
+            return PubSubFacts(shown, error=f"no login for the Pub/Sub API ({exc})")
+        topics = await asyncio.gather(
+            *(
+                probe_topic(client, topic, configured or "", verify=connection.verify)
+                for topic in (TOPIC_USER_SERVICE_PRESENCE, TOPIC_AGENT_WORK)
+            )
+        )
+        return PubSubFacts(shown, tuple(topics))
+    finally:
+        await _close(client)
+
+
 BridgeProbe = Callable[[str], Any]
 
 
@@ -455,7 +554,8 @@ async def run_doctor(
         facts, bridge = await asyncio.gather(org_task, probe(inputs.server_url))
     else:
         facts, bridge = await org_task, None
-    return evaluate(inputs.expectations(), facts, bridge)
+    pubsub = await gather_pubsub(inputs, factory) if any(f.ok for f in facts.logins) else None
+    return evaluate(inputs.expectations(), facts, bridge, pubsub)
 
 
 # -- the store -----------------------------------------------------------------------------
@@ -469,9 +569,11 @@ def inputs_from_store(
     server_url: str | None = None,
     api_version: str = DEFAULT_API_VERSION,
     budget_warning: float = 0.10,
+    change_data_capture: bool = False,
 ) -> DoctorInputs:
     """The account's stored connection (unless `connection` replaces it), mapping and linked
-    agents."""
+    agents; the Change Data Capture check when the account has it on (or
+    `change_data_capture`)."""
     stored = engine.get_salesforce_connection(account_id)
     config = engine.get_omni_config(account_id)
     state_statuses: tuple[str, ...] | None = None
@@ -503,4 +605,6 @@ def inputs_from_store(
         server_url=server_url,
         api_version=api_version,
         budget_warning=budget_warning,
+        change_data_capture=change_data_capture
+        or bool(engine.get_settings(account_id).change_data_capture),
     )

@@ -76,4 +76,16 @@ def agent_view(record: AgentRecord) -> dict[str, Any]:
         # Omni logged the agent out for maintenance and the state was kept (rule 3.5b).
         "omni_unavailable": snap.omni_unavailable,
         "version": snap.version,
+        "salesforce_observed_via": observed_via(snap),
     }
+
+
+def observed_via(snapshot: Any) -> str | None:
+    """How presencesync sees the agent's Omni-Channel now: "console" (the bridge in the open
+    console tab), "change_data_capture" (no console, but CDC has reported this agent: changes
+    arrive from Salesforce's database; commands wait for a console), or None (neither)."""
+    if snapshot.console_connected:
+        return "console"
+    if getattr(snapshot, "cdc_marks", ()):
+        return "change_data_capture"
+    return None

@@ -35,6 +35,7 @@ SETTINGS_EXAMPLE = {
     "omni_logout_duplicate_login_same_browser": "ignore",
     "omni_logout_maintenance": "keep",
     "omni_logout_supervisor": "logout",
+    "change_data_capture": False,
 }
 
 # What each Omni-Channel logout reason (lightning:omniChannelLogout `reason`) does, rule 3.5a-c.
@@ -71,6 +72,12 @@ SETTINGS_SCHEMA: dict[str, Any] = {
                 " contact-center state stays; logout: log out of the contact center)",
             }
             for name, choices in OMNI_LOGOUT_SETTINGS.values()
+        },
+        "change_data_capture": {
+            "type": "boolean",
+            "description": "observe Omni-Channel from the server too: Change Data Capture of "
+            "UserServicePresence and AgentWork over the Pub/Sub API (the org must publish "
+            "them: salesforce/SETUP.md)",
         },
     },
     "example": SETTINGS_EXAMPLE,

@@ -186,6 +186,7 @@
       offer_timeout_seconds: numberOrNull("offer_timeout_seconds"),
       session_end_policy: document.getElementById("session_end_policy").value,
       busy_status_means_busy_inbound: document.getElementById("busy_status_means_busy_inbound").checked,
+      change_data_capture: document.getElementById("change_data_capture").checked,
     };
     document.querySelectorAll("select[data-logout-policy]").forEach(function (select) {
       body[select.name] = select.value;

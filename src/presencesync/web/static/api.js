@@ -77,6 +77,9 @@ window.presencesync = (function () {
   };
   function consoleText(agent) {
     let text = agent.console_connected ? "connected" : "not connected";
+    if (!agent.console_connected && agent.salesforce_observed_via === "change_data_capture") {
+      text += " (Omni changes observed over Change Data Capture)";
+    }
     if (agent.console_connected && agent.console_degraded) {
       text += " (degraded: " + (DEGRADED[agent.console_degraded] || agent.console_degraded) + ")";
     }
