@@ -16,6 +16,7 @@ import pytest
 from presencesync.service import open_engine
 from presencesync.store import create_db_engine
 from presencesync.store.locks import lock_key, try_lock
+from presencesync.store.secrets import SECRET_KEY_ENV, new_key
 from presencesync_emulator.testing import start_emulator
 from presencesync_sandbox.demo import provision
 from tests.bridge.kit import wait_for
@@ -100,8 +101,11 @@ def test_the_advisory_lock_excludes_other_sessions_and_dies_with_its_holder(
 
 @pytest.mark.postgres
 def test_one_subscriber_per_account_across_processes_and_a_takeover(
-    shared_postgres: str, tmp_path: Path
+    shared_postgres: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # PostgreSQL keeps the Salesforce credentials only encrypted: one key for this process and
+    # the servers it starts (they inherit the environment).
+    monkeypatch.setenv(SECRET_KEY_ENV, new_key())
     engine = open_engine(shared_postgres)  # migrates the schema before the servers start
     emulator = start_emulator(pubsub=True, pubsub_port=0)
     servers = [Server("A", shared_postgres, tmp_path), Server("B", shared_postgres, tmp_path)]

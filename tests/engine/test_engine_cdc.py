@@ -15,6 +15,7 @@ from presencesync.domain import (
 from presencesync.domain.events import PresenceCommitted, WorkCommitted
 from presencesync.service import CdcStatus, Engine, SalesforceConnection
 from presencesync.service.model import utcnow
+from presencesync.store.secrets import SECRET_KEY_ENV, SecretBox, new_key
 
 from .engine_kit import seed_agents
 
@@ -90,6 +91,9 @@ def test_work_committed_changes_and_the_bridge_channel(engine: Engine, account: 
 
 
 def test_the_runners_queries_and_state_row(engine: Engine, account: str):
+    # The connection's secrets are stored encrypted: give the engine a key (PostgreSQL has none
+    # by default; SQLite would make a key file).
+    engine.secrets = SecretBox.for_database(engine.database_url, {SECRET_KEY_ENV: new_key()})
     seed_agents(engine, account, 2, prefix="q")
     assert account not in engine.change_data_capture_accounts()
     engine.save_settings(account, {"change_data_capture": True}, "test")

@@ -143,6 +143,7 @@ MATRIX: dict[tuple[str, str], Entry] = {
     # No Salesforce connection in this world: an admin gets the rule's refusal.
     ("POST", "/api/v1/omni/fetch"): Entry(roles(409, "admin")),
     ("GET", "/api/v1/omni/config"): Entry(roles(200, "admin")),
+    ("GET", "/api/v1/omni/change-data-capture"): Entry(roles(200, "admin")),
     ("PUT", "/api/v1/omni/config"): Entry(roles(200, "admin"), body="valid_config"),
     ("POST", "/api/v1/omni/reconcile"): Entry(roles(409, "admin")),
     # The preflight answers 200 with its findings (here: no connection to log in with).

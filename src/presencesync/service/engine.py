@@ -798,8 +798,8 @@ class Engine:
             row.detail,
             int(row.events),
             as_utc(row.last_event_at),
-            as_utc(row.started_at),  # type: ignore[arg-type]
-            as_utc(row.updated_at),  # type: ignore[arg-type]
+            as_utc(row.started_at),
+            as_utc(row.updated_at),
         )
 
     # --- reconciliation --------------------------------------------------------------------------

@@ -48,7 +48,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -240,7 +240,7 @@ class PubSubSubscriber:
 
     # -- consumer side ------------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[ChangeEvent]:
+    async def events(self) -> AsyncGenerator[ChangeEvent, None]:
         """The topic's change events, in order, until close() or a fatal error (raised)."""
         self._start()
         while True:
